@@ -1,0 +1,2 @@
+//! The `/init` of the test VM (being built).
+fn main() {}

@@ -1,0 +1,3 @@
+//! Shared code of the ZCRX example programs (`zcrx-recv`, `zcrx-send`, `zcrx-info`).
+//!
+//! This crate is being built; see the workspace README for its status.
