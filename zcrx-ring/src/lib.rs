@@ -1,3 +1,11 @@
 //! Safe io_uring zero-copy receive (ZCRX) on top of rustix.
 //!
 //! This crate is being built; see the workspace README for its status.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod error;
+pub(crate) mod sys;
+
+pub use error::{Error, Result, Unsupported};
