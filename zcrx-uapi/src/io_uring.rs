@@ -36,8 +36,8 @@ uapi_struct! {
         /// Offset into the file; a union in the header.
         #[abi(offset = 8, since = (5, 1))]
         #[alias(addr2: u64, at = 0, since = (5, 5))]
-        #[alias(cmd_op: u32, at = 0, since = (6, 0))]
-        #[alias(__pad1: u32, at = 4, since = (6, 0))]
+        #[alias(cmd_op: u32, at = 0, since = (5, 19))]
+        #[alias(__pad1: u32, at = 4, since = (5, 19))]
         pub off: u64,
         /// Buffer address; a union in the header.
         #[abi(offset = 16, since = (5, 1))]
@@ -76,12 +76,12 @@ uapi_struct! {
         #[alias(__pad4: [u8; 3], at = 1, since = (6, 16))]
         pub file_index: u32,
         /// Third address; a union in the header.
-        #[abi(offset = 48, since = (6, 0))]
+        #[abi(offset = 48, since = (5, 19))]
         #[alias(attr_ptr: u64, at = 0, since = (6, 14))]
         #[alias(optval: u64, at = 0, since = (6, 7))]
         pub addr3: u64,
         /// Padding; `attr_type_mask` in the header's other union arm.
-        #[abi(offset = 56, since = (6, 0))]
+        #[abi(offset = 56, since = (5, 19))]
         #[alias(attr_type_mask: u64, at = 0, since = (6, 14))]
         pub __pad2: [u64; 1],
     }
