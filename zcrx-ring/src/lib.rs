@@ -9,3 +9,4 @@ pub mod error;
 pub(crate) mod sys;
 
 pub use error::{Error, Result, Unsupported};
+pub mod caps;
