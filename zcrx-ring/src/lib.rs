@@ -9,4 +9,7 @@ pub mod error;
 pub(crate) mod sys;
 
 pub use error::{Error, Result, Unsupported};
+pub mod area;
 pub mod caps;
+pub use area::{Area, PageBacking};
+pub(crate) mod refill;

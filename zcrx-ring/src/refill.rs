@@ -1,0 +1,451 @@
+//! The refill queue: a single-producer ring shared with the kernel, through
+//! which userspace gives received buffers back.
+//!
+//! The protocol (the kernel side is `io_zcrx_ring_refill` / `zcrx_parse_rq`):
+//!
+//! - userspace writes entries at `rqes[tail & mask]` with plain stores, then
+//!   publishes them with **one** store-release of `tail` per batch;
+//! - the kernel load-acquires `tail`, consumes entries, and store-releases
+//!   `head`;
+//! - userspace load-acquires `head` **only** when its cached view of the free
+//!   space runs out, so the shared cache line is touched once per batch, not
+//!   once per buffer.
+//!
+//! The producer keeps its indices in `Cell`s so that buffer views can give
+//! themselves back through a shared reference; it is therefore `!Sync`, which
+//! is exactly the single-producer rule.
+//!
+//! The memory behind the ring is abstracted by [`RefillMemory`], so that the
+//! same producer code runs against the kernel's mapping, against plain memory
+//! under Miri, and against a model kernel under loom.
+
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use zcrx_uapi::io_uring_zcrx_rqe;
+
+#[cfg(not(loom))]
+use core::sync::atomic::{AtomicU32, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU32, Ordering};
+
+/// Access to the three shared parts of a refill ring.
+pub(crate) trait RefillMemory {
+    /// Number of entries (a power of two).
+    fn entries(&self) -> u32;
+    /// Load-acquire of the kernel-written head.
+    fn load_head(&self) -> u32;
+    /// Store-release of the user-written tail.
+    fn store_tail(&self, tail: u32);
+    /// Writes entry `index` (already masked).
+    ///
+    /// # Safety
+    ///
+    /// `index < entries()`, and the consumer is not reading that slot: the
+    /// producer has seen a head that frees it.
+    unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe);
+}
+
+/// The kernel's refill ring, inside a mapped region.
+#[derive(Debug)]
+pub(crate) struct KernelRefill {
+    head: NonNull<AtomicU32>,
+    tail: NonNull<AtomicU32>,
+    rqes: NonNull<io_uring_zcrx_rqe>,
+    entries: u32,
+}
+
+impl KernelRefill {
+    /// # Safety
+    ///
+    /// `head` and `tail` point to distinct, 4-aligned `u32`s and `rqes` to
+    /// `entries` 8-aligned entries, all inside one mapping that outlives the
+    /// value, not overlapping each other; `entries` is a power of two.
+    pub(crate) unsafe fn new(
+        head: NonNull<u32>,
+        tail: NonNull<u32>,
+        rqes: NonNull<io_uring_zcrx_rqe>,
+        entries: u32,
+    ) -> Self {
+        debug_assert!(entries.is_power_of_two());
+        Self {
+            head: head.cast(),
+            tail: tail.cast(),
+            rqes,
+            entries,
+        }
+    }
+}
+
+impl RefillMemory for KernelRefill {
+    #[inline]
+    fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    #[inline]
+    fn load_head(&self) -> u32 {
+        // SAFETY: `head` is a valid, aligned u32 for the life of the mapping
+        // (constructor contract); the kernel writes it with store-release.
+        unsafe { self.head.as_ref() }.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn store_tail(&self, tail: u32) {
+        // SAFETY: as for `head`; only this producer writes the tail.
+        unsafe { self.tail.as_ref() }.store(tail, Ordering::Release);
+    }
+
+    #[inline]
+    unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
+        // SAFETY: `index < entries` (caller), so the slot is inside the
+        // mapping; the kernel does not read it until the tail covers it.
+        unsafe { self.rqes.add(index as usize).write(rqe) };
+    }
+}
+
+/// The single producer of a refill ring.
+#[derive(Debug)]
+pub(crate) struct Producer<M> {
+    mem: M,
+    mask: u32,
+    /// Next slot to fill.
+    local_tail: Cell<u32>,
+    /// Last tail stored to shared memory.
+    published: Cell<u32>,
+    /// Last head loaded from shared memory.
+    cached_head: Cell<u32>,
+}
+
+impl<M: RefillMemory> Producer<M> {
+    /// A producer for a fresh ring (head = tail = 0).
+    pub(crate) fn new(mem: M) -> Self {
+        let mask = mem.entries() - 1;
+        Self {
+            mem,
+            mask,
+            local_tail: Cell::new(0),
+            published: Cell::new(0),
+            cached_head: Cell::new(0),
+        }
+    }
+
+    /// Entries in flight: written here but not yet consumed as far as the
+    /// producer knows.
+    #[inline]
+    fn used(&self) -> u32 {
+        self.local_tail.get().wrapping_sub(self.cached_head.get())
+    }
+
+    /// Reloads the head. A head that is not within `entries` behind the
+    /// local tail is impossible for a correct kernel; it is ignored (treated
+    /// as no progress), so the producer never overwrites unconsumed entries.
+    #[inline(never)]
+    fn refresh_head(&self) -> bool {
+        let head = self.mem.load_head();
+        let in_flight = self.local_tail.get().wrapping_sub(head);
+        let consumed = head.wrapping_sub(self.cached_head.get());
+        let published = self.published.get().wrapping_sub(self.cached_head.get());
+        if in_flight <= self.mem.entries() && consumed <= published {
+            self.cached_head.set(head);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Free slots, reloading the head only if the cached view shows none.
+    #[inline]
+    pub(crate) fn free(&self) -> u32 {
+        let free = self.mem.entries() - self.used();
+        if free != 0 {
+            return free;
+        }
+        self.refresh_head();
+        self.mem.entries() - self.used()
+    }
+
+    /// Queues one entry; returns it back if the ring is full. Nothing is
+    /// visible to the kernel until [`publish`](Self::publish).
+    #[inline]
+    pub(crate) fn push(&self, rqe: io_uring_zcrx_rqe) -> Result<(), io_uring_zcrx_rqe> {
+        if self.used() == self.mem.entries()
+            && (!self.refresh_head() || self.used() == self.mem.entries())
+        {
+            return Err(rqe);
+        }
+        let tail = self.local_tail.get();
+        // SAFETY: the masked index is < entries, and `used() < entries`
+        // means the consumer has released this slot (it is at least one
+        // full lap behind the cached head).
+        unsafe { self.mem.write_entry(tail & self.mask, rqe) };
+        self.local_tail.set(tail.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Makes every queued entry visible to the kernel with one store-release
+    /// of the tail (nothing happens if there is nothing new).
+    #[inline]
+    pub(crate) fn publish(&self) {
+        let tail = self.local_tail.get();
+        if tail != self.published.get() {
+            self.mem.store_tail(tail);
+            self.published.set(tail);
+        }
+    }
+
+    /// Entries queued but not yet published.
+    #[inline]
+    pub(crate) fn unpublished(&self) -> u32 {
+        self.local_tail.get().wrapping_sub(self.published.get())
+    }
+
+    /// Entries published and not yet consumed, after reloading the head.
+    pub(crate) fn unconsumed(&self) -> u32 {
+        self.refresh_head();
+        self.published.get().wrapping_sub(self.cached_head.get())
+    }
+
+    /// The number of entries.
+    pub(crate) fn entries(&self) -> u32 {
+        self.mem.entries()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// Plain memory standing in for the kernel's mapping; `consume` plays
+    /// the kernel. Runs under Miri.
+    struct FakeRing {
+        head: AtomicU32,
+        tail: AtomicU32,
+        rqes: Vec<Cell<io_uring_zcrx_rqe>>,
+    }
+
+    impl FakeRing {
+        fn new(entries: u32) -> Self {
+            Self {
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+                rqes: (0..entries)
+                    .map(|_| Cell::new(Default::default()))
+                    .collect(),
+            }
+        }
+
+        /// Consumes up to `max` published entries, like the kernel.
+        fn consume(&self, max: u32, out: &mut Vec<u64>) {
+            let tail = self.tail.load(Ordering::Acquire);
+            let mut head = self.head.load(Ordering::Relaxed);
+            let mask = self.rqes.len() as u32 - 1;
+            let mut n = 0;
+            while head != tail && n < max {
+                out.push(self.rqes[(head & mask) as usize].get().off);
+                head = head.wrapping_add(1);
+                n += 1;
+            }
+            self.head.store(head, Ordering::Release);
+        }
+    }
+
+    impl RefillMemory for &FakeRing {
+        fn entries(&self) -> u32 {
+            self.rqes.len() as u32
+        }
+        fn load_head(&self) -> u32 {
+            self.head.load(Ordering::Acquire)
+        }
+        fn store_tail(&self, tail: u32) {
+            self.tail.store(tail, Ordering::Release);
+        }
+        unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
+            self.rqes[index as usize].set(rqe);
+        }
+    }
+
+    fn rqe(off: u64) -> io_uring_zcrx_rqe {
+        io_uring_zcrx_rqe {
+            off,
+            len: 1,
+            __pad: 0,
+        }
+    }
+
+    #[test]
+    fn entries_are_invisible_until_published() {
+        let ring = FakeRing::new(4);
+        let p = Producer::new(&ring);
+        p.push(rqe(1)).unwrap();
+        p.push(rqe(2)).unwrap();
+        assert_eq!(ring.tail.load(Ordering::Relaxed), 0);
+        assert_eq!(p.unpublished(), 2);
+        p.publish();
+        assert_eq!(ring.tail.load(Ordering::Relaxed), 2);
+        assert_eq!(p.unpublished(), 0);
+    }
+
+    #[test]
+    fn full_ring_refuses_then_accepts_after_consumption() {
+        let ring = FakeRing::new(4);
+        let p = Producer::new(&ring);
+        for i in 0..4 {
+            p.push(rqe(i)).unwrap();
+        }
+        assert_eq!(p.push(rqe(9)).unwrap_err().off, 9);
+        p.publish();
+        let mut seen = Vec::new();
+        ring.consume(3, &mut seen);
+        assert_eq!(seen, [0, 1, 2]);
+        assert_eq!(p.free(), 3);
+        p.push(rqe(4)).unwrap();
+        assert_eq!(p.unconsumed(), 1);
+    }
+
+    #[test]
+    fn wraps_many_times_without_loss_or_duplicates() {
+        let ring = FakeRing::new(8);
+        let p = Producer::new(&ring);
+        let mut seen = Vec::new();
+        let mut next = 0u64;
+        // Start near u32::MAX laps to exercise index wrap as well.
+        for round in 0..200u32 {
+            let batch = round % 9;
+            for _ in 0..batch {
+                match p.push(rqe(next)) {
+                    Ok(()) => next += 1,
+                    Err(_) => break,
+                }
+            }
+            p.publish();
+            ring.consume(round % 5 + 1, &mut seen);
+        }
+        p.publish();
+        ring.consume(u32::MAX, &mut seen);
+        let expect: Vec<u64> = (0..next).collect();
+        assert_eq!(seen, expect);
+    }
+
+    #[test]
+    fn bogus_head_is_ignored() {
+        let ring = FakeRing::new(4);
+        let p = Producer::new(&ring);
+        for i in 0..4 {
+            p.push(rqe(i)).unwrap();
+        }
+        p.publish();
+        // A head beyond the tail: must not be trusted.
+        ring.head.store(100, Ordering::Release);
+        assert!(p.push(rqe(5)).is_err());
+        assert_eq!(p.free(), 0);
+    }
+
+    #[test]
+    fn indices_wrap_at_u32_max() {
+        let ring = FakeRing::new(4);
+        let p = Producer::new(&ring);
+        let start = u32::MAX - 1;
+        p.local_tail.set(start);
+        p.published.set(start);
+        p.cached_head.set(start);
+        ring.head.store(start, Ordering::Relaxed);
+        ring.tail.store(start, Ordering::Relaxed);
+        let mut seen = Vec::new();
+        for i in 0..20 {
+            p.push(rqe(i)).unwrap();
+            p.publish();
+            ring.consume(1, &mut seen);
+        }
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! A loom model of the producer against a model kernel consumer.
+    //! Run: `RUSTFLAGS="--cfg loom" cargo test -p zcrx-ring --release --lib refill::loom_model`.
+    use super::*;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use loom::cell::UnsafeCell;
+
+    struct ModelRing {
+        head: AtomicU32,
+        tail: AtomicU32,
+        rqes: Vec<UnsafeCell<u64>>,
+    }
+
+    impl RefillMemory for Arc<ModelRing> {
+        fn entries(&self) -> u32 {
+            self.rqes.len() as u32
+        }
+        fn load_head(&self) -> u32 {
+            self.head.load(Ordering::Acquire)
+        }
+        fn store_tail(&self, tail: u32) {
+            self.tail.store(tail, Ordering::Release);
+        }
+        unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
+            // loom reports a data race if the consumer may still read it.
+            self.rqes[index as usize].with_mut(|p| unsafe { *p = rqe.off });
+        }
+    }
+
+    #[test]
+    fn producer_against_model_kernel() {
+        loom::model(|| {
+            const ENTRIES: u32 = 2;
+            const TOTAL: u64 = 4;
+            let ring = Arc::new(ModelRing {
+                head: AtomicU32::new(0),
+                tail: AtomicU32::new(0),
+                rqes: (0..ENTRIES).map(|_| UnsafeCell::new(0)).collect(),
+            });
+            let kernel = {
+                let ring = ring.clone();
+                loom::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    let mut head = 0u32;
+                    while (seen.len() as u64) < TOTAL {
+                        let tail = ring.tail.load(Ordering::Acquire);
+                        // The tail never passes head plus size.
+                        assert!(tail.wrapping_sub(head) <= ENTRIES);
+                        if tail == head {
+                            loom::thread::yield_now();
+                            continue;
+                        }
+                        while head != tail {
+                            let v =
+                                ring.rqes[(head & (ENTRIES - 1)) as usize].with(|p| unsafe { *p });
+                            seen.push(v);
+                            head = head.wrapping_add(1);
+                        }
+                        ring.head.store(head, Ordering::Release);
+                    }
+                    seen
+                })
+            };
+            let p = Producer::new(ring.clone());
+            let mut next = 0;
+            while next < TOTAL {
+                match p.push(io_uring_zcrx_rqe {
+                    off: next,
+                    len: 0,
+                    __pad: 0,
+                }) {
+                    Ok(()) => next += 1,
+                    Err(_) => {
+                        p.publish();
+                        loom::thread::yield_now();
+                    }
+                }
+            }
+            p.publish();
+            let seen = kernel.join().unwrap();
+            // Nothing lost, nothing duplicated, in order.
+            assert_eq!(seen, (0..TOTAL).collect::<Vec<_>>());
+        });
+    }
+}
