@@ -12,4 +12,11 @@ pub use error::{Error, Result, Unsupported};
 pub mod area;
 pub mod caps;
 pub use area::{Area, PageBacking};
+pub mod buf;
 pub(crate) mod refill;
+pub mod region;
+pub mod zcrx;
+
+pub use buf::{Buf, SharedBuf};
+pub use region::{RegionLayout, StatsPlacement};
+pub use zcrx::{EventConfig, StatsBlock, Target, Zcrx, ZcrxBuilder};
