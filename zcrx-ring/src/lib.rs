@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod error;
+pub mod ring;
 pub(crate) mod sys;
 
 pub use error::{Error, Result, Unsupported};
@@ -19,4 +20,7 @@ pub mod zcrx;
 
 pub use buf::{Buf, SharedBuf};
 pub use region::{RegionLayout, StatsPlacement};
+pub use ring::{
+    Completion, Completions, Cqe32, CqeMixed, CqeMode, Ring, RingBuilder, SqeSlot, SubmissionQueue,
+};
 pub use zcrx::{EventConfig, StatsBlock, Target, Zcrx, ZcrxBuilder};
