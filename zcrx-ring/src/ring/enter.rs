@@ -1,47 +1,5 @@
-//! `io_uring_enter`: submit, wait, wait with a timeout.
-//!
-//! # What every call passes
-//!
-//! `to_submit` is exactly the number of queued SQEs the kernel has not
-//! consumed (the published tail minus the kernel's head, read afresh): never
-//! more. The kernel stops at the last queued SQE, and when it submits fewer
-//! than `to_submit` it returns at once, skipping the wait and, with
-//! `DEFER_TASKRUN`, the task work that posts multishot receive completions.
-//!
-//! # `DEFER_TASKRUN`
-//!
-//! On such a ring (the default), completions that arrive through task work,
-//! which is how network receives complete, are posted only inside
-//! `io_uring_enter` with `IORING_ENTER_GETEVENTS`.
-//! [`submit`](Ring::submit) does not pass `GETEVENTS`;
-//! [`submit_and_wait`](Ring::submit_and_wait) and
-//! [`wait_timeout`](Ring::wait_timeout) do. `submit_and_wait(0)` is the
-//! non-blocking form: it submits, runs the pending task work and returns.
-//!
-//! # Interruptions and timeouts (`EINTR`, `ETIME`)
-//!
-//! Neither is retried nor reported as an error: the call returns `Ok` early
-//! and the caller sees fewer ready completions than it asked for. The
-//! kernel itself hides both whenever the same call submitted SQEs or
-//! completions are ready, so callers must handle an early return anyway;
-//! not retrying lets a loop notice a flag set by a signal handler.
-//!
-//! # Completion ring overflow
-//!
-//! When the completion ring is full the kernel keeps further completions on
-//! an internal overflow list (`IORING_FEAT_NODROP`) and sets
-//! [`SqRingFlags::CQ_OVERFLOW`](zcrx_uapi::SqRingFlags::CQ_OVERFLOW); while
-//! the list is not empty, every new completion joins it, so order is kept.
-//! They move into the ring at the next enter with `GETEVENTS` once the
-//! application has reaped entries: drain [`completions`](Ring::completions),
-//! then call [`submit_and_wait(0)`](Ring::submit_and_wait) (or any wait),
-//! and drain again. A wait does not block while the overflow list cannot be
-//! flushed: it returns `Ok` so that the application can make room. If the
-//! kernel cannot even allocate an overflow entry it drops the completion,
-//! counts it in [`cq_dropped`](Ring::cq_dropped) and fails the next
-//! `GETEVENTS` enter once with `EBADR`. Kernels before 5.5 (no `NODROP`)
-//! and some later ones refuse submission with `EBUSY` while completions
-//! overflow; that error is returned as is, with the SQEs still queued.
+//! `io_uring_enter`: submit, wait, wait with a timeout. The behaviour is
+//! documented in the parent module ("Entering the kernel").
 
 use core::time::Duration;
 
@@ -81,7 +39,7 @@ impl<M: CqeMode> Ring<M> {
     /// nothing queued and enough completions ready, no system call is made.
     ///
     /// The call returns early, with `Ok`, when a signal interrupts the wait
-    /// (see [the module docs](self#interruptions-and-timeouts-eintr-etime)),
+    /// (see [the module docs](super#interruptions-and-timeouts-eintr-etime)),
     /// when completions overflowed and the ring has no room to flush them,
     /// and when the kernel consumed fewer SQEs than queued (an SQE failed
     /// before being issued: its error completion is posted, and the SQEs

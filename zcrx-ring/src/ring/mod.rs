@@ -35,6 +35,71 @@
 //! `IORING_CQE_F_32` flag kept, see [`Completion::is_truncated`]) and never
 //! read past the ring or the tail.
 //!
+//! # Setup
+//!
+//! ## `IORING_SETUP_NO_SQARRAY`
+//!
+//! The ring asks for `NO_SQARRAY` (Linux 6.6) by default: the kernel then
+//! takes SQE `i` from slot `i & mask` directly, and there is no index array
+//! to map. On a kernel that refuses the flag (`EINVAL`), setup retries
+//! without it and fills the index array once with the identity, so the hot
+//! path is the same either way (no per-SQE array store). Asking for the flag
+//! explicitly in [`RingBuilder::flags`] makes it mandatory.
+//!
+//! ## Diagnosing `EINVAL`
+//!
+//! `io_uring_setup` answers `EINVAL` for any flag it does not know. When it
+//! does, setup retries with the requested flags removed newest first (by the
+//! Linux release that introduced them) until the kernel accepts; the flags
+//! removed by then are the ones it lacks, and the error names the newest
+//! one the caller needs (e.g. `IORING_SETUP_CQE_MIXED`, needs 6.18). This
+//! costs a few extra system calls, on the failure path only.
+//!
+//! # Entering the kernel
+//!
+//! ## What every call passes
+//!
+//! `to_submit` is exactly the number of queued SQEs the kernel has not
+//! consumed (the published tail minus the kernel's head, read afresh): never
+//! more. The kernel stops at the last queued SQE, and when it submits fewer
+//! than `to_submit` it returns at once, skipping the wait and, with
+//! `DEFER_TASKRUN`, the task work that posts multishot receive completions.
+//!
+//! ## `DEFER_TASKRUN`
+//!
+//! On such a ring (the default), completions that arrive through task work,
+//! which is how network receives complete, are posted only inside
+//! `io_uring_enter` with `IORING_ENTER_GETEVENTS`.
+//! [`submit`](Ring::submit) does not pass `GETEVENTS`;
+//! [`submit_and_wait`](Ring::submit_and_wait) and
+//! [`wait_timeout`](Ring::wait_timeout) do. `submit_and_wait(0)` is the
+//! non-blocking form: it submits, runs the pending task work and returns.
+//!
+//! ## Interruptions and timeouts (`EINTR`, `ETIME`)
+//!
+//! Neither is retried nor reported as an error: the call returns `Ok` early
+//! and the caller sees fewer ready completions than it asked for. The
+//! kernel itself hides both whenever the same call submitted SQEs or
+//! completions are ready, so callers must handle an early return anyway;
+//! not retrying lets a loop notice a flag set by a signal handler.
+//!
+//! ## Completion ring overflow
+//!
+//! When the completion ring is full the kernel keeps further completions on
+//! an internal overflow list (`IORING_FEAT_NODROP`) and sets
+//! [`SqRingFlags::CQ_OVERFLOW`](zcrx_uapi::SqRingFlags::CQ_OVERFLOW); while
+//! the list is not empty, every new completion joins it, so order is kept.
+//! They move into the ring at the next enter with `GETEVENTS` once the
+//! application has reaped entries: drain [`completions`](Ring::completions),
+//! then call [`submit_and_wait(0)`](Ring::submit_and_wait) (or any wait),
+//! and drain again. A wait does not block while the overflow list cannot be
+//! flushed: it returns `Ok` so that the application can make room. If the
+//! kernel cannot even allocate an overflow entry it drops the completion,
+//! counts it in [`cq_dropped`](Ring::cq_dropped) and fails the next
+//! `GETEVENTS` enter once with `EBADR`. Older kernels may instead refuse
+//! submission with `EBUSY` while completions overflow; that error is
+//! returned as is, with the SQEs still queued: reap, then submit again.
+//!
 //! # Threads
 //!
 //! [`Ring`] is `Send` but not `Sync`: the default setup flags include

@@ -1,22 +1,5 @@
 //! Ring setup: the builder, the kernel's answer, and the shared mappings.
-//!
-//! # `IORING_SETUP_NO_SQARRAY`
-//!
-//! The ring asks for `NO_SQARRAY` (Linux 6.6) by default: the kernel then
-//! takes SQE `i` from slot `i & mask` directly, and there is no index array
-//! to map. On a kernel that refuses the flag (`EINVAL`), setup retries
-//! without it and fills the index array once with the identity, so the hot
-//! path is the same either way (no per-SQE array store). Asking for the flag
-//! explicitly in [`RingBuilder::flags`] makes it mandatory.
-//!
-//! # Diagnosing `EINVAL`
-//!
-//! `io_uring_setup` answers `EINVAL` for any flag it does not know. When it
-//! does, setup retries with the requested flags removed newest first (by the
-//! Linux release that introduced them) until the kernel accepts; the flags
-//! removed by then are the ones it lacks, and the error names the newest
-//! one the caller needs (e.g. `IORING_SETUP_CQE_MIXED`, needs 6.18). This
-//! costs a few extra system calls, on the failure path only.
+//! The behaviour is documented in the parent module ("Setup").
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
