@@ -160,15 +160,14 @@ impl Area {
         let aligned = start.next_multiple_of(HUGE_PAGE_SIZE);
         let head = aligned - start;
         let tail = padded - head - len;
-        // SAFETY: both trimmed ranges lie inside the mapping just created and
-        // nothing references them.
-        unsafe {
-            if head > 0 {
-                let _ = rustix::mm::munmap(raw.as_ptr().cast(), head);
-            }
-            if tail > 0 {
-                let _ = rustix::mm::munmap((aligned + len) as *mut c_void, tail);
-            }
+        if head > 0 {
+            // SAFETY: the range lies inside the mapping just created and
+            // nothing references it.
+            let _ = unsafe { rustix::mm::munmap(raw.as_ptr().cast(), head) };
+        }
+        if tail > 0 {
+            // SAFETY: as above.
+            let _ = unsafe { rustix::mm::munmap((aligned + len) as *mut c_void, tail) };
         }
         let ptr = mapped_at(aligned as *mut c_void).map_err(|e| Error::kernel("mmap (area)", e))?;
         // SAFETY: `ptr..ptr+len` is our mapping; the advice is only a hint.
@@ -337,15 +336,16 @@ mod tests {
         let page = page_size();
         let a = Area::anonymous(2 * page).unwrap();
         let base = NonNull::new(a.mem.as_ptr()).unwrap();
-        // SAFETY (test): the memory is owned by `a`, which outlives `b`, and
+        // SAFETY: (test) the memory is owned by `a`, which outlives `b`, and
         // nothing registers it.
         let b = unsafe { Area::from_raw_parts(base, page) }.unwrap();
         assert_eq!(b.page_backing(), None);
         let reg = b.registration();
         assert_eq!(reg.addr, base.as_ptr() as u64);
         assert_eq!(reg.len, page as u64);
-        // SAFETY (test): refused before use.
-        let odd = unsafe { Area::from_raw_parts(base.byte_add(1), page) };
+        let odd_ptr = NonNull::new(base.as_ptr().wrapping_add(1)).unwrap();
+        // SAFETY: (test) refused before use.
+        let odd = unsafe { Area::from_raw_parts(odd_ptr, page) };
         assert!(matches!(
             odd,
             Err(Error::InvalidConfig {
@@ -353,7 +353,7 @@ mod tests {
                 ..
             })
         ));
-        // SAFETY (test): refused before use.
+        // SAFETY: (test) refused before use.
         let short = unsafe { Area::from_raw_parts(base, page - 1) };
         assert!(matches!(
             short,

@@ -3,7 +3,7 @@
 //!
 //! A [`Buf`] is what a data completion becomes once its offset and length
 //! have been checked against its own area. It borrows the
-//! [`Zcrx`](crate::Zcrx) instance, so it cannot outlive the instance or its
+//! [`Zcrx`] instance, so it cannot outlive the instance or its
 //! areas; it derefs to `[u8]`; dropping it (or calling [`Buf::recycle`])
 //! queues it on the refill ring, without a lock, an atomic or a system call
 //! in the common case. It is neither `Send` nor `Sync`, because the refill

@@ -99,8 +99,11 @@ impl RefillMemory for KernelRefill {
     #[inline]
     unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
         // SAFETY: `index < entries` (caller), so the slot is inside the
-        // mapping; the kernel does not read it until the tail covers it.
-        unsafe { self.rqes.add(index as usize).write(rqe) };
+        // mapping.
+        let slot = unsafe { self.rqes.add(index as usize) };
+        // SAFETY: the slot is valid and aligned; the kernel does not read it
+        // until the tail covers it.
+        unsafe { slot.write(rqe) };
     }
 }
 
@@ -155,7 +158,7 @@ impl<M: RefillMemory> Producer<M> {
     }
 
     /// Free slots, reloading the head only if the cached view shows none.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn free(&self) -> u32 {
         let free = self.mem.entries() - self.used();
         if free != 0 {

@@ -42,9 +42,11 @@ pub(crate) unsafe fn register(
         )
     };
     if ret < 0 {
-        // SAFETY: `__errno_location` returns the calling thread's errno slot,
-        // valid for reads for the life of the thread.
-        let raw = unsafe { *libc::__errno_location() };
+        // SAFETY: `__errno_location` has no preconditions.
+        let slot = unsafe { libc::__errno_location() };
+        // SAFETY: it returns the calling thread's errno slot, valid for reads
+        // for the life of the thread.
+        let raw = unsafe { *slot };
         Err(Errno::from_raw_os_error(raw))
     } else {
         Ok(ret as u32)

@@ -607,6 +607,12 @@ impl Zcrx {
         self.total_bufs
     }
 
+    /// Returned buffers queued on the refill ring but not yet visible to the
+    /// kernel (published by [`publish`](Self::publish)).
+    pub fn unpublished(&self) -> u32 {
+        self.refill.unpublished()
+    }
+
     /// Buffers currently held by userspace (views not yet given back).
     pub fn held(&self) -> u32 {
         self.held.get()
@@ -618,16 +624,22 @@ impl Zcrx {
         if off % 8 != 0 || off + size_of::<zcrx_stats>() > self.region.len() {
             return None;
         }
-        let p: NonNull<zcrx_stats> = self.region.at(off);
-        // SAFETY: the block is inside the region (checked above), 8-aligned,
-        // and lives as long as `self`; the kernel only stores whole u64s
-        // into it, and we only load them atomically.
-        unsafe {
-            Some(StatsBlock {
-                copy_count: &*ptr::addr_of!((*p.as_ptr()).copy_count).cast::<AtomicU64>(),
-                copy_bytes: &*ptr::addr_of!((*p.as_ptr()).copy_bytes).cast::<AtomicU64>(),
-            })
-        }
+        let count: NonNull<AtomicU64> = self
+            .region
+            .at(off + core::mem::offset_of!(zcrx_stats, copy_count));
+        let bytes: NonNull<AtomicU64> = self
+            .region
+            .at(off + core::mem::offset_of!(zcrx_stats, copy_bytes));
+        // SAFETY: both counters are inside the region (checked above),
+        // 8-aligned, and live as long as `self`; the kernel only stores whole
+        // u64s into them, and they are only loaded atomically here.
+        let copy_count = unsafe { count.as_ref() };
+        // SAFETY: as above.
+        let copy_bytes = unsafe { bytes.as_ref() };
+        Some(StatsBlock {
+            copy_count,
+            copy_bytes,
+        })
     }
 
     pub(crate) fn area_shared(&self, area_id: u16) -> Arc<AreaShared> {
@@ -669,7 +681,8 @@ impl Zcrx {
         }
         self.held.set(self.held.get().wrapping_add(1));
         // SAFETY: in bounds of the area's mapping (checked above).
-        let data = unsafe { NonNull::new_unchecked(area.mem.as_ptr().add(in_area as usize)) };
+        let data = unsafe { area.mem.as_ptr().add(in_area as usize) };
+        let data = NonNull::new(data).ok_or(bad("null"))?;
         // SAFETY: the range is inside one buffer of this instance's area,
         // which the kernel handed over with this completion.
         Ok(unsafe { Buf::new(self, data, len, off) })

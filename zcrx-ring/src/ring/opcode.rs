@@ -18,7 +18,7 @@ use zcrx_uapi::{
 /// `IORING_NOP_INJECT_RESULT` (Linux 6.9): the NOP completes with `res` =
 /// the SQE's `len`.
 pub const IORING_NOP_INJECT_RESULT: u32 = 1 << 0;
-/// `IORING_NOP_TW` (Linux 6.15): the NOP completes through task work (with
+/// `IORING_NOP_TW` (Linux 6.17): the NOP completes through task work (with
 /// `DEFER_TASKRUN`, only when the issuer enters with `GETEVENTS`), as a
 /// network receive does.
 pub const IORING_NOP_TW: u32 = 1 << 4;
