@@ -14,11 +14,13 @@ pub mod area;
 pub mod caps;
 pub use area::{Area, PageBacking};
 pub mod buf;
+pub mod recv;
 pub(crate) mod refill;
 pub mod region;
 pub mod zcrx;
 
 pub use buf::{Buf, SharedBuf};
+pub use recv::{ConnId, Event, Receiver};
 pub use region::{RegionLayout, StatsPlacement};
 pub use ring::{
     Completion, Completions, Cqe32, CqeMixed, CqeMode, Ring, RingBuilder, SqeSlot, SubmissionQueue,

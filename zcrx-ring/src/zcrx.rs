@@ -145,6 +145,27 @@ impl ZcrxBuilder {
         self
     }
 
+    /// Registers on `ring`, after checking that it was set up the way ZCRX
+    /// needs (`IORING_SETUP_DEFER_TASKRUN`, and `IORING_SETUP_CQE32` or
+    /// `IORING_SETUP_CQE_MIXED`: the defaults of [`Ring`](crate::ring::Ring)).
+    pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
+        use zcrx_uapi::SetupFlags;
+        let flags = ring.setup_flags();
+        if !flags.contains(SetupFlags::DEFER_TASKRUN) {
+            return Err(Error::invalid(
+                "ring",
+                "ZCRX needs a ring set up with IORING_SETUP_DEFER_TASKRUN",
+            ));
+        }
+        if !flags.intersects(SetupFlags::CQE32 | SetupFlags::CQE_MIXED) {
+            return Err(Error::invalid(
+                "ring",
+                "ZCRX needs a ring set up with IORING_SETUP_CQE32 or IORING_SETUP_CQE_MIXED",
+            ));
+        }
+        self.register_fd(ring.as_fd())
+    }
+
     /// Registers on the ring `ring` (any io_uring, including one owned by
     /// another library: it must have been set up with
     /// `IORING_SETUP_DEFER_TASKRUN` and `IORING_SETUP_CQE32` or
