@@ -15,7 +15,7 @@ pub mod caps;
 pub use area::{Area, PageBacking};
 pub mod buf;
 pub mod recv;
-pub(crate) mod refill;
+pub mod refill;
 pub mod region;
 pub mod zcrx;
 
@@ -25,4 +25,4 @@ pub use region::{RegionLayout, StatsPlacement};
 pub use ring::{
     Completion, Completions, Cqe32, CqeMixed, CqeMode, Ring, RingBuilder, SqeSlot, SubmissionQueue,
 };
-pub use zcrx::{EventConfig, StatsBlock, Target, Zcrx, ZcrxBuilder};
+pub use zcrx::{EventConfig, RawParts, StatsBlock, Target, Zcrx, ZcrxBuilder};

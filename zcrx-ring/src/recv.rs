@@ -20,7 +20,7 @@
 //! ```no_run
 //! use zcrx_ring::{Area, Event, Receiver, Zcrx, ring::Ring};
 //! # fn demo(sock: std::net::TcpStream) -> zcrx_ring::Result<()> {
-//! let mut ring = Ring::new(64)?;
+//! let mut ring: Ring = Ring::new(64)?;
 //! let zcrx = Zcrx::builder_nodev()
 //!     .area(Area::anonymous(1024 * 4096)?)
 //!     .register(&ring)?;

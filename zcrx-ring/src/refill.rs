@@ -37,6 +37,8 @@ pub(crate) trait RefillMemory {
     fn load_head(&self) -> u32;
     /// Store-release of the user-written tail.
     fn store_tail(&self, tail: u32);
+    /// Load of the user-written tail (only to take over a ring in use).
+    fn load_tail(&self) -> u32;
     /// Writes entry `index` (already masked).
     ///
     /// # Safety
@@ -96,6 +98,11 @@ impl RefillMemory for KernelRefill {
         unsafe { self.tail.as_ref() }.store(tail, Ordering::Release);
     }
 
+    fn load_tail(&self) -> u32 {
+        // SAFETY: as for `head`.
+        unsafe { self.tail.as_ref() }.load(Ordering::Relaxed)
+    }
+
     #[inline]
     unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
         // SAFETY: `index < entries` (caller), so the slot is inside the
@@ -131,6 +138,19 @@ impl<M: RefillMemory> Producer<M> {
             published: Cell::new(0),
             cached_head: Cell::new(0),
         }
+    }
+
+    /// A producer taking over a ring already in use: it continues from the
+    /// shared tail.
+    pub(crate) fn resume(mem: M) -> Self {
+        let p = Self::new(mem);
+        let tail = p.mem.load_tail();
+        p.local_tail.set(tail);
+        p.published.set(tail);
+        // Assume the ring full until the head says otherwise.
+        p.cached_head.set(tail.wrapping_sub(p.mem.entries()));
+        p.refresh_head();
+        p
     }
 
     /// Entries in flight: written here but not yet consumed as far as the
@@ -215,6 +235,95 @@ impl<M: RefillMemory> Producer<M> {
     }
 }
 
+/// The refill producer over a refill ring described by raw pointers: the
+/// building block under [`Zcrx`](crate::Zcrx), public for code that embeds
+/// ZCRX in another ring library (and for benchmarks).
+///
+/// ```
+/// use core::ptr::NonNull;
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use zcrx_ring::refill::RefillQueue;
+/// use zcrx_uapi::io_uring_zcrx_rqe;
+///
+/// let (head, tail) = (AtomicU32::new(0), AtomicU32::new(0));
+/// let mut rqes = [io_uring_zcrx_rqe::default(); 8];
+/// // SAFETY: the three live for the queue's lifetime; this example plays
+/// // the kernel itself.
+/// let q = unsafe {
+///     RefillQueue::from_raw(
+///         NonNull::from(&head).cast(),
+///         NonNull::from(&tail).cast(),
+///         NonNull::from(&mut rqes).cast(),
+///         8,
+///     )
+/// }?;
+/// q.push(io_uring_zcrx_rqe { off: 4096, len: 100, __pad: 0 }).unwrap();
+/// assert_eq!(tail.load(Ordering::Relaxed), 0); // not published yet
+/// q.publish();
+/// assert_eq!(tail.load(Ordering::Relaxed), 1);
+/// # Ok::<(), zcrx_ring::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RefillQueue {
+    producer: Producer<KernelRefill>,
+}
+
+impl RefillQueue {
+    /// A producer over a refill ring in use, continuing from its tail.
+    ///
+    /// # Safety
+    ///
+    /// `head` and `tail` point to distinct 4-aligned `u32`s and `rqes` to
+    /// `entries` entries, none overlapping, all valid (the head for atomic
+    /// reads, the tail for atomic writes, the entries for writes) while the
+    /// value lives; only this value produces into the ring.
+    pub unsafe fn from_raw(
+        head: NonNull<u32>,
+        tail: NonNull<u32>,
+        rqes: NonNull<io_uring_zcrx_rqe>,
+        entries: u32,
+    ) -> crate::Result<Self> {
+        if !entries.is_power_of_two() {
+            return Err(crate::Error::invalid("entries", "must be a power of two"));
+        }
+        // SAFETY: the caller's contract is `KernelRefill::new`'s.
+        let mem = unsafe { KernelRefill::new(head, tail, rqes, entries) };
+        Ok(Self {
+            producer: Producer::resume(mem),
+        })
+    }
+
+    /// Queues one entry (invisible to the kernel until
+    /// [`publish`](Self::publish)); gives it back if the ring is full. The
+    /// head is read only when the cached free space runs out.
+    #[inline]
+    pub fn push(&self, rqe: io_uring_zcrx_rqe) -> Result<(), io_uring_zcrx_rqe> {
+        self.producer.push(rqe)
+    }
+
+    /// Publishes every queued entry with one store-release of the tail.
+    #[inline]
+    pub fn publish(&self) {
+        self.producer.publish();
+    }
+
+    /// Entries queued but not yet published.
+    #[inline]
+    pub fn unpublished(&self) -> u32 {
+        self.producer.unpublished()
+    }
+
+    /// Published entries the consumer has not taken yet (reads the head).
+    pub fn unconsumed(&self) -> u32 {
+        self.producer.unconsumed()
+    }
+
+    /// The number of entries.
+    pub fn entries(&self) -> u32 {
+        self.producer.entries()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -263,6 +372,9 @@ mod tests {
         }
         fn store_tail(&self, tail: u32) {
             self.tail.store(tail, Ordering::Release);
+        }
+        fn load_tail(&self) -> u32 {
+            self.tail.load(Ordering::Relaxed)
         }
         unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
             self.rqes[index as usize].set(rqe);
@@ -332,6 +444,18 @@ mod tests {
     }
 
     #[test]
+    fn resume_continues_from_the_shared_tail() {
+        let ring = FakeRing::new(4);
+        ring.tail.store(7, Ordering::Relaxed);
+        ring.head.store(6, Ordering::Relaxed);
+        let p = Producer::resume(&ring);
+        assert_eq!(p.free(), 3);
+        p.push(rqe(1)).unwrap();
+        p.publish();
+        assert_eq!(ring.tail.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
     fn bogus_head_is_ignored() {
         let ring = FakeRing::new(4);
         let p = Producer::new(&ring);
@@ -389,6 +513,9 @@ mod loom_model {
         }
         fn store_tail(&self, tail: u32) {
             self.tail.store(tail, Ordering::Release);
+        }
+        fn load_tail(&self) -> u32 {
+            self.tail.load(Ordering::Relaxed)
         }
         unsafe fn write_entry(&self, index: u32, rqe: io_uring_zcrx_rqe) {
             // loom reports a data race if the consumer may still read it.

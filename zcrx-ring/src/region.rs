@@ -220,6 +220,8 @@ pub(crate) struct CheckedOffsets {
 pub(crate) struct RegionMemory {
     ptr: NonNull<u8>,
     len: usize,
+    /// Whether this value mapped the memory (and unmaps it on drop).
+    owned: bool,
 }
 
 // SAFETY: a pointer to a mapping owned by this value; all shared accesses go
@@ -244,7 +246,11 @@ impl RegionMemory {
             "mmap (refill region)",
             rustix::io::Errno::FAULT,
         ))?;
-        Ok(Self { ptr, len })
+        Ok(Self {
+            ptr,
+            len,
+            owned: true,
+        })
     }
 
     /// Maps a kernel-allocated region of the ring at `offset`.
@@ -267,7 +273,24 @@ impl RegionMemory {
             "mmap (kernel refill region)",
             rustix::io::Errno::FAULT,
         ))?;
-        Ok(Self { ptr, len })
+        Ok(Self {
+            ptr,
+            len,
+            owned: true,
+        })
+    }
+
+    /// Memory mapped by someone else.
+    ///
+    /// # Safety
+    ///
+    /// `ptr..ptr+len` stays mapped while the value lives.
+    pub(crate) unsafe fn borrowed(ptr: NonNull<u8>, len: usize) -> Self {
+        Self {
+            ptr,
+            len,
+            owned: false,
+        }
     }
 
     pub(crate) fn as_ptr(&self) -> *mut u8 {
@@ -288,6 +311,9 @@ impl RegionMemory {
 
 impl Drop for RegionMemory {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // SAFETY: our own mapping; nothing references it any more. Pages the
         // kernel pinned stay allocated until it releases them.
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };

@@ -397,6 +397,7 @@ impl ZcrxBuilder {
             region,
             pending,
             zcaps,
+            false,
         );
         if let Some(mem) = first {
             zcrx.areas.push(Arc::new(AreaShared::new(
@@ -466,6 +467,31 @@ fn map_register_error(errno: Errno, nodev: bool, events: bool) -> Error {
         Errno::NOSYS => Error::unsupported("io_uring", Some(KernelVersion::new(5, 1))),
         _ => Error::kernel(OP_REGISTER, errno),
     }
+}
+
+/// The pieces of an instance that other code registered (for example a
+/// library that owns the ring), for [`Zcrx::from_raw_parts`].
+#[derive(Debug)]
+pub struct RawParts {
+    /// An fd of the ring the instance is registered with (control
+    /// operations go through it; it is kept open by the instance).
+    pub ring: OwnedFd,
+    /// The instance id the kernel wrote back.
+    pub zcrx_id: u32,
+    /// Whether the instance was registered with `ZCRX_REG_NODEV`.
+    pub nodev: bool,
+    /// The refill region's memory.
+    pub region: NonNull<u8>,
+    /// The refill region's size in bytes.
+    pub region_len: usize,
+    /// The offsets the kernel wrote back.
+    pub offsets: zcrx_uapi::io_uring_zcrx_offsets,
+    /// The entry count the kernel wrote back.
+    pub rq_entries: u32,
+    /// The buffer size the kernel wrote back.
+    pub rx_buf_len: u32,
+    /// The stats block's offset, if the instance has one.
+    pub stats_offset: Option<u64>,
 }
 
 /// The stats block the kernel keeps for an instance registered with stats.
@@ -556,6 +582,7 @@ impl Zcrx {
         region: RegionMemory,
         pending: Arc<AtomicUsize>,
         caps: Option<crate::caps::ZcrxCaps>,
+        resume: bool,
     ) -> Self {
         // SAFETY: `offsets` passed `RegionLayout::validate` against the
         // region's size: head and tail are distinct aligned u32s and the
@@ -577,7 +604,11 @@ impl Zcrx {
             layout,
             caps,
             areas: Vec::new(),
-            refill: Producer::new(mem),
+            refill: if resume {
+                Producer::resume(mem)
+            } else {
+                Producer::new(mem)
+            },
             stash: RefCell::new(Vec::new()),
             held: Cell::new(0),
             total_bufs: 0,
@@ -590,6 +621,84 @@ impl Zcrx {
     fn recompute_total(&mut self) {
         let total: usize = self.areas.iter().map(|a| a.buffers()).sum();
         self.total_bufs = u32::try_from(total).unwrap_or(u32::MAX);
+    }
+
+    /// Adopts an instance registered by other code: buffer views, the refill
+    /// producer and the receive loop then work on it as on one registered
+    /// here. The producer continues from the ring's current tail. `areas`
+    /// are the instance's areas in id order (area `i` has the token
+    /// `i << IORING_ZCRX_AREA_SHIFT`). Every value is checked as if the
+    /// kernel had just written it back.
+    ///
+    /// # Safety
+    ///
+    /// - `parts` describe one live instance, as the kernel wrote them back;
+    /// - the region memory stays mapped, at the same address, while the
+    ///   returned value lives, and nothing else produces into its refill
+    ///   ring meanwhile;
+    /// - the areas are the instance's, in id order, and no other code
+    ///   holds or returns the buffers this instance will hand out.
+    pub unsafe fn from_raw_parts(parts: RawParts, areas: Vec<Area>) -> Result<Self> {
+        let page = rustix::param::page_size() as u64;
+        if !parts.rx_buf_len.is_power_of_two() || u64::from(parts.rx_buf_len) < page {
+            return Err(Error::invalid(
+                "rx_buf_len",
+                "must be a power of two of at least the page size",
+            ));
+        }
+        if areas.is_empty() {
+            return Err(Error::invalid("areas", "at least one area is needed"));
+        }
+        let layout = RegionLayout {
+            entries: parts.rq_entries,
+            entries_offset: u64::from(parts.offsets.rqes),
+            stats_offset: parts.stats_offset,
+            stats_size: if parts.stats_offset.is_some() {
+                size_of::<zcrx_stats>() as u64
+            } else {
+                0
+            },
+            size: parts.region_len as u64,
+        };
+        let offsets = layout.validate(&parts.offsets, parts.rq_entries)?;
+        if let Some(off) = parts.stats_offset {
+            if off % 8 != 0 {
+                return Err(Error::invalid("stats_offset", "not 8-aligned"));
+            }
+        }
+        // SAFETY: the caller keeps the region mapped while `Self` lives.
+        let region = unsafe { RegionMemory::borrowed(parts.region, parts.region_len) };
+        let shift = parts.rx_buf_len.trailing_zeros();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let mut zcrx = Self::assemble(
+            parts.ring,
+            parts.zcrx_id,
+            parts.nodev,
+            shift,
+            layout,
+            offsets,
+            region,
+            pending,
+            None,
+            true,
+        );
+        for (i, area) in areas.into_iter().enumerate() {
+            if area.len() % parts.rx_buf_len as usize != 0 {
+                return Err(Error::invalid(
+                    "area length",
+                    "must be a multiple of the buffer size",
+                ));
+            }
+            let token = (i as u64) << IORING_ZCRX_AREA_SHIFT;
+            zcrx.areas.push(Arc::new(AreaShared::new(
+                area.mem,
+                token,
+                shift,
+                zcrx.pending.clone(),
+            )));
+        }
+        zcrx.recompute_total();
+        Ok(zcrx)
     }
 
     /// The instance id (`zcrx_ifq_idx` of `IORING_OP_RECV_ZC` submissions
