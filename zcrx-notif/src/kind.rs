@@ -68,10 +68,6 @@ pub enum NotificationKind {
 }
 
 impl NotificationKind {
-    /// The kinds this crate knows, in index order.
-    pub const KNOWN: [NotificationKind; 2] =
-        [NotificationKind::NoBuffers, NotificationKind::CopyFallback];
-
     /// The kind with kernel index `index` (a notification completion's
     /// `res`, a `ZCRX_EVENT_*` value).
     ///
