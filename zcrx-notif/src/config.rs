@@ -33,6 +33,7 @@
 //! # let _ = (zcrx, notifier); Ok(()) }
 //! ```
 
+use zcrx_ring::recv::DEFAULT_TAG;
 use zcrx_ring::{EventConfig, StatsPlacement, ZcrxBuilder};
 use zcrx_uapi::{ZCRX_EVENT_DESC_FLAG_STATS, zcrx_event_desc};
 
@@ -79,7 +80,9 @@ impl NotifyConfig {
     /// kind this crate knows; no stats.
     ///
     /// Pick a `user_data` no submission on the ring uses: it is what tells
-    /// notification completions apart.
+    /// notification completions apart. With `zcrx-ring`'s receive loop, its
+    /// top 16 bits must not be the loop's tag
+    /// ([`zcrx_ring::recv::DEFAULT_TAG`] is refused, naming `user_data`).
     ///
     /// ```
     /// use zcrx_notif::{NotificationMask, NotifyConfig};
@@ -430,6 +433,13 @@ impl NotifyConfig {
     /// The checks of [`event_config`](Self::event_config) on a kernel with
     /// notifications.
     fn check(&self, s: &EventSupport) -> Result<()> {
+        if !self.kinds.is_empty() && self.user_data >> 48 == u64::from(DEFAULT_TAG) {
+            return Err(Error::invalid(
+                "user_data",
+                "its top 16 bits are the receive loop's tag (zcrx_ring::recv::DEFAULT_TAG): \
+                 the loop would take notifications for its own completions",
+            ));
+        }
         let refused = self.kinds.difference(s.kinds());
         if !refused.is_empty() {
             let reason = if refused.unknown().is_empty() {
@@ -607,6 +617,21 @@ mod tests {
         // Past the end of the address space.
         let wrapping = NotifyConfig::new(1).stats_offset(u64::MAX - 7);
         assert_eq!(field(wrapping.plan_region(&on73(), 64, 0)), "stats_offset");
+        // A user_data the receive loop would take for its own.
+        let tagged = NotifyConfig::new((u64::from(DEFAULT_TAG) << 48) | 7);
+        assert_eq!(field(tagged.event_config(&on73())), "user_data");
+        assert!(
+            tagged
+                .kinds(NotificationMask::empty())
+                .stats(true)
+                .event_config(&on73())
+                .is_ok()
+        );
+        assert!(
+            NotifyConfig::new(u64::from(DEFAULT_TAG))
+                .event_config(&on73())
+                .is_ok()
+        );
         // Unknown kinds, reserved bits.
         let unknown = NotifyConfig::new(1).kinds(NotificationMask::from_bits_retain(1 << 2));
         assert_eq!(field(unknown.event_config(&on73())), "type_mask");

@@ -151,6 +151,18 @@ impl RawCompletion for (u64, i32, u32) {
     }
 }
 
+impl RawCompletion for zcrx_ring::Completion {
+    fn user_data(&self) -> u64 {
+        self.user_data
+    }
+    fn res(&self) -> i32 {
+        self.res
+    }
+    fn flags(&self) -> u32 {
+        self.flags.bits()
+    }
+}
+
 impl<T: RawCompletion + ?Sized> RawCompletion for &T {
     fn user_data(&self) -> u64 {
         (**self).user_data()
@@ -383,6 +395,40 @@ impl Notifier {
         }
     }
 
+    /// [`route`](Self::route) for an event of `zcrx-ring`'s receive loop:
+    /// a notification arrives as [`Event::Other`](zcrx_ring::Event::Other)
+    /// and comes out as [`Delivery::Notification`]; every other event (data,
+    /// end of stream, other completions) is given back untouched.
+    ///
+    /// The receive loop claims every completion whose top 16 `user_data`
+    /// bits are its tag ([`zcrx_ring::recv::DEFAULT_TAG`] unless chosen
+    /// with `Receiver::with_tag`): the notifications' `user_data` must not
+    /// carry it ([`NotifyConfig::event_config`] refuses the default tag).
+    ///
+    /// ```no_run
+    /// use zcrx_notif::{Delivery, Notifier};
+    /// use zcrx_ring::{Event, Receiver};
+    /// # fn demo(rx: &mut Receiver<'_>, notifier: &mut Notifier) -> zcrx_ring::Result<()> {
+    /// match notifier.route_event(rx.next_event()?) {
+    ///     Delivery::Notification(n) => println!("{}", n.kind),
+    ///     Delivery::Other(Event::Data { buf, .. }) => println!("{} bytes", buf.len()),
+    ///     Delivery::Other(other) => println!("{other:?}"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn route_event<'z>(
+        &mut self,
+        event: zcrx_ring::Event<'z>,
+    ) -> Delivery<zcrx_ring::Event<'z>> {
+        match event {
+            zcrx_ring::Event::Other(c) => match self.route(c) {
+                Delivery::Notification(n) => Delivery::Notification(n),
+                Delivery::Other(c) => Delivery::Other(zcrx_ring::Event::Other(c)),
+            },
+            other => Delivery::Other(other),
+        }
+    }
+
     /// Replaces the clock (tests of the re-arm policy).
     #[cfg(test)]
     pub(crate) fn with_clock(mut self, clock: fn() -> Duration) -> Self {
@@ -468,6 +514,43 @@ mod tests {
         assert_eq!(n.unavailable(), Some(Error::Unsupported(MISSING_EVENTS)));
         assert_eq!(n.route((9u64, 1i32, 0u32)), Delivery::Other((9, 1, 0)));
         assert!(n.fired().is_empty() && n.enabled().is_empty() && n.armed().is_empty());
+    }
+
+    #[test]
+    fn ring_completions_and_receiver_events_route() {
+        let mut n = notifier(5);
+        let c = zcrx_ring::Completion {
+            user_data: 5,
+            res: 1,
+            flags: zcrx_uapi::CqeFlags::empty(),
+            big: Some([0, 0]),
+        };
+        assert_eq!(
+            n.route(c).notification().unwrap().kind,
+            NotificationKind::CopyFallback
+        );
+        let ev = n.route_event(zcrx_ring::Event::Other(c));
+        assert_eq!(
+            ev.notification().unwrap().kind,
+            NotificationKind::CopyFallback
+        );
+        let other = zcrx_ring::Completion { user_data: 6, ..c };
+        match n.route_event(zcrx_ring::Event::Other(other)) {
+            Delivery::Other(zcrx_ring::Event::Other(back)) => assert_eq!(back, other),
+            d => panic!("{d:?}"),
+        }
+        let more = zcrx_ring::Completion {
+            flags: zcrx_uapi::CqeFlags::MORE,
+            ..c
+        };
+        assert_eq!(
+            n.route(more).notification().unwrap().flags,
+            zcrx_uapi::CqeFlags::MORE.bits()
+        );
+        assert!(matches!(
+            n.route_event(zcrx_ring::Event::BuffersExhausted),
+            Delivery::Other(zcrx_ring::Event::BuffersExhausted)
+        ));
     }
 
     #[test]

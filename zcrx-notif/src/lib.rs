@@ -12,7 +12,7 @@
 //! |---|---|
 //! | does the kernel have them? | [`Support::query`], [`Fallback`] |
 //! | which kinds, which `user_data`, stats or not | [`NotifyConfig`], [`ZcrxBuilderExt::notifications`] |
-//! | which completions are notifications | [`Notifier::classify`], [`Notifier::route`] → [`Notification`] |
+//! | which completions are notifications | [`Notifier::classify`], [`Notifier::route`], [`Notifier::route_event`] → [`Notification`] |
 //! | re-arm | [`Notifier::arm`], [`Notifier::arm_mask`], [`RearmPolicy`], [`Notifier::service`] |
 //! | stats | [`StatsSnapshot`], [`StatsMeter`] |
 //!
@@ -116,7 +116,8 @@
 //! field: kinds the kernel does not support or reserved mask bits
 //! (`type_mask`); a stats offset that is misaligned, inside the refill
 //! header or entries, or outside the region (`stats_offset`); reserved
-//! descriptor bits (`flags`, `__resv2`, [`NotifyConfig::from_desc`]). The
+//! descriptor bits (`flags`, `__resv2`, [`NotifyConfig::from_desc`]); a
+//! `user_data` the receive loop would take for its own (`user_data`). The
 //! kernel's own refusals map to typed errors as well: `ERANGE` and
 //! `EINVAL` at registration ([`NotifyConfig::register_error`]), `EINVAL`
 //! when arming ([`Error::NotFired`], [`Error::UnknownKind`]), `EOPNOTSUPP`
