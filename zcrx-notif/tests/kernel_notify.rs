@@ -3,27 +3,27 @@
 //! Runs on the host (Linux 6.18: no notifications, no `NODEV`) and inside the
 //! `cargo xtask vm-test` guests (Linux 7.3, 7.2: `NODEV` instances over
 //! loopback TCP; Linux 6.19: no notifications). On kernels without
-//! notifications each test checks the documented degradation instead of
-//! skipping; what cannot run here (no privileges, no io_uring, the receive
-//! loop not available yet) is skipped with a printed reason, and
-//! `ZCRX_REQUIRE_KERNEL=1` turns every skip into a failure.
+//! notifications each test checks the documented degradation for its
+//! configuration and prints why the rest does not apply; what cannot run
+//! here for other reasons (no privileges, no io_uring) is skipped with a
+//! printed reason, and `ZCRX_REQUIRE_KERNEL=1` turns every skip into a
+//! failure. The data-path tests need `lo` up (the guests bring it up).
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
-use rustix::io::Errno;
-use rustix::io_uring::{IoringSetupFlags, io_uring_params, io_uring_setup};
 use zcrx_notif::support::MISSING_EVENTS;
 use zcrx_notif::{
-    Error, EventSupport, Fallback, NotificationKind, NotificationMask, Notifier, NotifyConfig,
-    RearmPolicy, StatsSnapshot, Support, ZcrxBuilderExt,
+    Delivery, Error, EventSupport, Fallback, NotificationKind, NotificationMask, Notifier,
+    NotifyConfig, RearmPolicy, StatsSnapshot, Support, ZcrxBuilderExt,
 };
-use zcrx_ring::{Area, Zcrx, ZcrxBuilder};
+use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx, ZcrxBuilder};
 use zcrx_uapi::zcrx_event_desc;
 
 use NotificationKind::{CopyFallback, NoBuffers};
 
-// --- Skipping (until `zcrx-testkit`'s `require!` lands on main) ----------
+// --- Skipping (until `zcrx-testkit`'s `require!` lands on main) -----------
 
 /// Skips the test with a reason, or fails it under `ZCRX_REQUIRE_KERNEL=1`.
 macro_rules! skip {
@@ -49,15 +49,10 @@ fn release() -> (u16, u16) {
     (major, minor)
 }
 
-/// A ring that registration accepts (`DEFER_TASKRUN`, `SINGLE_ISSUER`,
-/// `CQE32`). Not mapped: registration and control operations need only
-/// its fd. Replaced by `zcrx_ring::Ring` once it lands on main.
-fn bare_ring() -> Result<OwnedFd, Errno> {
-    let mut params = io_uring_params::default();
-    params.flags =
-        IoringSetupFlags::DEFER_TASKRUN | IoringSetupFlags::SINGLE_ISSUER | IoringSetupFlags::CQE32;
-    // SAFETY: `ATTACH_WQ` is not set, so `wq_fd` is not read.
-    unsafe { io_uring_setup(8, &mut params) }
+/// A ring that registration accepts (`zcrx-ring`'s defaults: 32-byte
+/// completions, `DEFER_TASKRUN`, `SINGLE_ISSUER`).
+fn new_ring() -> zcrx_ring::Result<Ring> {
+    Ring::new(64)
 }
 
 /// Why this process cannot register a `NODEV` instance here, if it cannot.
@@ -66,8 +61,8 @@ fn cannot_register(support: &Support) -> Option<String> {
     if !s.zcrx_caps().is_some_and(|z| z.supports_nodev()) {
         return Some("the kernel answers the event query but lacks ZCRX_REG_NODEV".into());
     }
-    if let Err(e) = bare_ring() {
-        return Some(format!("io_uring_setup failed: {e}"));
+    if let Err(e) = new_ring() {
+        return Some(format!("no io_uring here: {e}"));
     }
     if !rustix::process::geteuid().is_root() {
         return Some("not root: ZCRX registration needs CAP_NET_ADMIN".into());
@@ -86,12 +81,12 @@ fn nodev() -> ZcrxBuilder {
 /// Registers `builder` on `ring`, interpreting errors for `cfg`.
 fn register(
     builder: ZcrxBuilder,
-    ring: &OwnedFd,
+    ring: &Ring,
     cfg: &NotifyConfig,
     support: &Support,
 ) -> Result<Zcrx, Error> {
     builder
-        .register_fd(ring.as_fd())
+        .register(ring)
         .map_err(|e| cfg.register_error(support, e))
 }
 
@@ -208,7 +203,7 @@ fn without_notifications_the_api_degrades_as_documented() {
             skip!("{why}");
         }
         // Registered without notifications: receiving works, no stats.
-        let ring = bare_ring().unwrap();
+        let ring = new_ring().unwrap();
         let zcrx = register(builder, &ring, &lenient, &missing).unwrap();
         assert_eq!(StatsSnapshot::read(&zcrx), None);
         assert_eq!(zcrx.region_layout().stats_offset, None);
@@ -223,9 +218,9 @@ fn without_notifications_the_api_degrades_as_documented() {
         assert_eq!(notifier.service(&zcrx), Ok(NotificationMask::empty()));
     } else {
         // 6.18, 6.19: no NODEV either; zcrx-ring refuses before the kernel.
-        let ring = match bare_ring() {
+        let ring = match new_ring() {
             Ok(ring) => ring,
-            Err(e) => skip!("io_uring_setup failed: {e}"),
+            Err(e) => skip!("no io_uring here: {e}"),
         };
         let e = register(builder, &ring, &lenient, &missing).unwrap_err();
         assert!(e.is_unsupported(), "{e:?}");
@@ -247,7 +242,7 @@ fn stats_start_at_zero_and_are_placed_from_the_kernels_sizes() {
     }
     let entries_end = s.entries_offset().unwrap() + 16 * u64::from(ENTRIES);
 
-    let ring = bare_ring().unwrap();
+    let ring = new_ring().unwrap();
     let builder = nodev().notifications(&cfg, &support).unwrap();
     let zcrx = register(builder, &ring, &cfg, &support).unwrap();
     assert_eq!(zcrx.region_layout().stats_offset, Some(entries_end));
@@ -256,7 +251,7 @@ fn stats_start_at_zero_and_are_placed_from_the_kernels_sizes() {
     // An explicit offset right after the entries, and one further on.
     for offset in [entries_end, entries_end + 512] {
         let cfg = NotifyConfig::new(1).stats_offset(offset);
-        let ring = bare_ring().unwrap();
+        let ring = new_ring().unwrap();
         let builder = nodev().notifications(&cfg, &support).unwrap();
         let zcrx = register(builder, &ring, &cfg, &support).unwrap();
         assert_eq!(zcrx.region_layout().stats_offset, Some(offset));
@@ -275,7 +270,7 @@ fn notifications_without_stats_and_stats_without_notifications() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let ring = bare_ring().unwrap();
+    let ring = new_ring().unwrap();
     let zcrx = register(
         nodev().notifications(&cfg, &support).unwrap(),
         &ring,
@@ -293,7 +288,7 @@ fn notifications_without_stats_and_stats_without_notifications() {
 
     // Stats without notifications: nothing to arm in the kernel.
     let cfg = NotifyConfig::stats_only();
-    let ring = bare_ring().unwrap();
+    let ring = new_ring().unwrap();
     let zcrx = register(
         nodev().notifications(&cfg, &support).unwrap(),
         &ring,
@@ -370,7 +365,7 @@ fn bad_configurations_are_refused_before_the_kernel() {
             "stats_offset",
         );
         if cannot.is_none() {
-            let ring = bare_ring().unwrap();
+            let ring = new_ring().unwrap();
             let builder = nodev()
                 .region_size(region_size)
                 .notifications(&cfg, &support)
@@ -403,7 +398,7 @@ fn the_kernels_refusals_are_typed() {
     let entries = s.entries_offset().unwrap();
     let entries_end = entries + 16 * u64::from(ENTRIES);
     let try_unchecked = |cfg: NotifyConfig, region_size: u64| {
-        let ring = bare_ring().unwrap();
+        let ring = new_ring().unwrap();
         let builder = nodev()
             .region_size(region_size)
             .unchecked()
@@ -444,7 +439,7 @@ fn arming_a_kind_that_has_not_fired_is_a_typed_error() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let ring = bare_ring().unwrap();
+    let ring = new_ring().unwrap();
     let zcrx = register(
         nodev().notifications(&cfg, &support).unwrap(),
         &ring,
@@ -485,7 +480,7 @@ fn arming_a_kind_that_has_not_fired_is_a_typed_error() {
 
     // Only no-buffers enabled: copy-fallback cannot be armed.
     let cfg = NotifyConfig::new(0xfeed).kinds(NotificationMask::NO_BUFFERS);
-    let ring = bare_ring().unwrap();
+    let ring = new_ring().unwrap();
     let zcrx = register(
         nodev().notifications(&cfg, &support).unwrap(),
         &ring,
@@ -506,74 +501,100 @@ fn arming_a_kind_that_has_not_fired_is_a_typed_error() {
 
 // --- Receiving over loopback TCP ---------------------------------------------------
 
-/// What the data-path tests need from a ring and a receive loop: a loopback
-/// TCP connection whose receiving side is a multishot `IORING_OP_RECV_ZC`
-/// into a `NODEV` instance.
-trait Loopback {
-    /// The instance.
-    fn zcrx(&self) -> &Zcrx;
-    /// Sends `bytes` from the other end.
-    fn send(&mut self, bytes: &[u8]);
-    /// Runs the receive loop until `bytes` more bytes arrived (checking
-    /// they are what was sent, recycling every view) or `timeout` passed,
-    /// then drains what is already pending (notifications are posted as
-    /// task work, after the data that caused them); every completion that
-    /// is not the receive's own comes back untouched.
-    fn receive(&mut self, bytes: usize, timeout: Duration) -> Received;
+/// A loopback TCP connection whose receiving end is watched by the
+/// receive loop into a `NODEV` instance.
+struct Conn<'z> {
+    zcrx: &'z Zcrx,
+    rx: Receiver<'z>,
+    tx: TcpStream,
+    /// Stream bytes received so far (for the pattern check).
+    received: usize,
 }
 
-/// What [`Loopback::receive`] saw.
+/// What [`Conn::receive`] saw.
 struct Received {
     /// Data bytes received.
     bytes: usize,
-    /// Other completions: `(user_data, res, flags)`.
-    others: Vec<(u64, i32, u32)>,
+    /// Notifications, in arrival order.
+    notifications: Vec<NotificationKind>,
 }
 
-/// A connection for `builder`, or why there is none.
-///
-/// To be written on `zcrx_ring::Ring` (`Cqe32`, 64 entries) and the
-/// receive loop once they are on main: register on the ring, connect a
-/// `127.0.0.1` TCP pair, keep one multishot `IORING_OP_RECV_ZC` armed on the
-/// accepted socket (re-armed after a completion without `F_MORE`), turn
-/// data completions into views (`Zcrx::buf_from_completion`) and drop them,
-/// call `Zcrx::prepare_wait` before each wait (forced after `-ENOMEM`), and
-/// after the last byte enter once more with `GETEVENTS` and no wait so that
-/// notifications queued as task work are posted. A harness built that way
-/// on the ring branch's work in progress passed all of these tests in Linux
-/// 7.3 and 7.2 guests.
-fn loopback(builder: ZcrxBuilder) -> Result<Box<dyn Loopback>, &'static str> {
-    drop(builder);
-    Err("the data-path tests need zcrx_ring::Ring and zcrx_ring::Receiver, not on main yet")
+impl Conn<'_> {
+    fn zcrx(&self) -> &Zcrx {
+        self.zcrx
+    }
+
+    /// Sends `len` more bytes of the stream's pattern.
+    fn send(&mut self, from: usize, len: usize) {
+        self.tx.write_all(&pattern(from, len)).unwrap();
+    }
+
+    /// Runs the receive loop until `bytes` more bytes arrived (checking
+    /// them, giving every view back) or `timeout` passed, then once more
+    /// without waiting until nothing is ready: notifications are posted as
+    /// task work, after the data that caused them. Completions go through
+    /// `notifier`; anything that is neither data nor a notification fails
+    /// the test.
+    fn receive(&mut self, notifier: &mut Notifier, bytes: usize, timeout: Duration) -> Received {
+        let deadline = Instant::now() + timeout;
+        let mut got = Received {
+            bytes: 0,
+            notifications: Vec::new(),
+        };
+        loop {
+            let event = if got.bytes < bytes {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                self.rx.next_timeout(left).unwrap()
+            } else {
+                self.rx.poll().unwrap()
+            };
+            let Some(event) = event else {
+                if got.bytes >= bytes {
+                    break;
+                }
+                continue;
+            };
+            match notifier.route_event(event) {
+                Delivery::Notification(n) => got.notifications.push(n.kind),
+                Delivery::Other(Event::Data { buf, .. }) => {
+                    assert_eq!(&buf[..], &pattern(self.received, buf.len())[..]);
+                    self.received += buf.len();
+                    got.bytes += buf.len();
+                }
+                Delivery::Other(other) => panic!("unexpected event: {other:?}"),
+            }
+        }
+        got
+    }
+}
+
+/// Registers `cfg` on a fresh ring, connects over loopback and runs `test`.
+fn with_loopback(cfg: &NotifyConfig, support: &Support, test: impl FnOnce(&mut Conn<'_>)) {
+    let mut ring = new_ring().unwrap();
+    let builder = nodev().notifications(cfg, support).unwrap();
+    let zcrx = register(builder, &ring, cfg, support).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("loopback (is lo up?)");
+    let tx = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (sock, _) = listener.accept().unwrap();
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &sock, None).unwrap();
+    let mut conn = Conn {
+        zcrx: &zcrx,
+        rx,
+        tx,
+        received: 0,
+    };
+    test(&mut conn);
+    drop(conn);
+    drop(sock);
 }
 
 /// Pattern of the `n`-th byte of a stream.
 fn pattern(from: usize, len: usize) -> Vec<u8> {
     (from..from + len).map(|i| (i % 251) as u8).collect()
-}
-
-/// The notifications among `others`.
-fn notifications(notifier: &mut Notifier, others: &[(u64, i32, u32)]) -> Vec<NotificationKind> {
-    others
-        .iter()
-        .filter_map(|&(u, r, f)| notifier.classify(u, r, f))
-        .map(|n| n.kind)
-        .collect()
-}
-
-/// Registers `cfg` and connects, or returns `None` after noting why not.
-fn connect(cfg: &NotifyConfig, support: &Support) -> Option<Box<dyn Loopback>> {
-    let builder = nodev().notifications(cfg, support).unwrap();
-    match loopback(builder) {
-        Ok(conn) => Some(conn),
-        Err(why) => {
-            if std::env::var_os("ZCRX_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-                panic!("skipped under ZCRX_REQUIRE_KERNEL=1: {why}");
-            }
-            eprintln!("SKIP: {why}");
-            None
-        }
-    }
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -589,37 +610,36 @@ fn copy_fallback_fires_once_stays_silent_and_fires_again_after_rearm() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let Some(mut conn) = connect(&cfg, &support) else {
-        return;
-    };
-    let mut notifier = Notifier::new(&cfg, &support);
-    let mut sent = 0;
+    with_loopback(&cfg, &support, |conn| {
+        let mut notifier = Notifier::new(&cfg, &support);
+        let mut sent = 0;
 
-    conn.send(&pattern(sent, CHUNK));
-    sent += CHUNK;
-    let got = conn.receive(CHUNK, PATIENCE);
-    assert_eq!(got.bytes, CHUNK);
-    assert_eq!(notifications(&mut notifier, &got.others), [CopyFallback]);
-
-    // More data, still copied: silence.
-    for _ in 0..4 {
-        conn.send(&pattern(sent, CHUNK));
+        conn.send(sent, CHUNK);
         sent += CHUNK;
-        let got = conn.receive(CHUNK, PATIENCE);
+        let got = conn.receive(&mut notifier, CHUNK, PATIENCE);
         assert_eq!(got.bytes, CHUNK);
-        assert_eq!(notifications(&mut notifier, &got.others), []);
-    }
+        assert_eq!(got.notifications, [CopyFallback]);
 
-    // Re-armed: it fires again, once.
-    notifier.arm(conn.zcrx(), CopyFallback).unwrap();
-    assert_eq!(
-        notifier.arm(conn.zcrx(), CopyFallback),
-        Err(Error::NotFired(CopyFallback))
-    );
-    conn.send(&pattern(sent, 2 * CHUNK));
-    let got = conn.receive(2 * CHUNK, PATIENCE);
-    assert_eq!(got.bytes, 2 * CHUNK);
-    assert_eq!(notifications(&mut notifier, &got.others), [CopyFallback]);
+        // More data, still copied: silence.
+        for _ in 0..4 {
+            conn.send(sent, CHUNK);
+            sent += CHUNK;
+            let got = conn.receive(&mut notifier, CHUNK, PATIENCE);
+            assert_eq!(got.bytes, CHUNK);
+            assert_eq!(got.notifications, []);
+        }
+
+        // Re-armed: it fires again, once.
+        notifier.arm(conn.zcrx(), CopyFallback).unwrap();
+        assert_eq!(
+            notifier.arm(conn.zcrx(), CopyFallback),
+            Err(Error::NotFired(CopyFallback))
+        );
+        conn.send(sent, 2 * CHUNK);
+        let got = conn.receive(&mut notifier, 2 * CHUNK, PATIENCE);
+        assert_eq!(got.bytes, 2 * CHUNK);
+        assert_eq!(got.notifications, [CopyFallback]);
+    });
 }
 
 #[test]
@@ -632,25 +652,29 @@ fn with_only_no_buffers_enabled_no_copy_fallback_arrives() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let Some(mut conn) = connect(&cfg, &support) else {
-        return;
-    };
-    let mut notifier = Notifier::new(&cfg, &support);
-    for i in 0..8 {
-        conn.send(&pattern(i * CHUNK, CHUNK));
-        let got = conn.receive(CHUNK, PATIENCE);
-        assert_eq!(got.bytes, CHUNK);
-        assert_eq!(notifications(&mut notifier, &got.others), []);
-    }
-    // Nothing fired: nothing to arm, and the kernel agrees.
-    assert_eq!(
-        notifier.arm_unchecked(conn.zcrx(), NoBuffers),
-        Err(Error::NotFired(NoBuffers))
-    );
-    assert_eq!(
-        notifier.arm_unchecked(conn.zcrx(), CopyFallback),
-        Err(Error::NotFired(CopyFallback))
-    );
+    with_loopback(&cfg, &support, |conn| {
+        let mut notifier = Notifier::new(&cfg, &support);
+        for i in 0..8 {
+            conn.send(i * CHUNK, CHUNK);
+            let got = conn.receive(&mut notifier, CHUNK, PATIENCE);
+            assert_eq!(got.bytes, CHUNK);
+            assert_eq!(got.notifications, []);
+        }
+        // Nothing fired (no-buffers needs a NIC): nothing to arm, and the
+        // kernel agrees.
+        assert_eq!(
+            notifier.arm(conn.zcrx(), NoBuffers),
+            Err(Error::NotFired(NoBuffers))
+        );
+        assert_eq!(
+            notifier.arm_unchecked(conn.zcrx(), NoBuffers),
+            Err(Error::NotFired(NoBuffers))
+        );
+        assert_eq!(
+            notifier.arm_unchecked(conn.zcrx(), CopyFallback),
+            Err(Error::NotFired(CopyFallback))
+        );
+    });
 }
 
 #[test]
@@ -663,27 +687,26 @@ fn stats_count_the_bytes_received() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let Some(mut conn) = connect(&cfg, &support) else {
-        return;
-    };
-    let mut notifier = Notifier::new(&cfg, &support);
-    assert_eq!(
-        StatsSnapshot::read(conn.zcrx()),
-        Some(StatsSnapshot::default())
-    );
-    let mut meter = zcrx_notif::StatsMeter::start(conn.zcrx()).unwrap();
-    let mut total = 0;
-    for len in [1, 4095, 4096, 4097, CHUNK, 4 * CHUNK] {
-        conn.send(&pattern(total, len));
-        total += len;
-        let got = conn.receive(len, PATIENCE);
-        assert_eq!(got.bytes, len);
-        assert_eq!(notifications(&mut notifier, &got.others), []);
-        let sample = meter.sample(conn.zcrx()).unwrap();
-        assert_eq!(sample.delta.copy_bytes, len as u64);
-        assert!(sample.delta.copy_count >= 1);
-        assert_eq!(sample.snapshot.copy_bytes, total as u64);
-    }
+    with_loopback(&cfg, &support, |conn| {
+        let mut notifier = Notifier::new(&cfg, &support);
+        assert_eq!(
+            StatsSnapshot::read(conn.zcrx()),
+            Some(StatsSnapshot::default())
+        );
+        let mut meter = zcrx_notif::StatsMeter::start(conn.zcrx()).unwrap();
+        let mut total = 0;
+        for len in [1, 4095, 4096, 4097, CHUNK, 4 * CHUNK] {
+            conn.send(total, len);
+            total += len;
+            let got = conn.receive(&mut notifier, len, PATIENCE);
+            assert_eq!(got.bytes, len);
+            assert_eq!(got.notifications, []);
+            let sample = meter.sample(conn.zcrx()).unwrap();
+            assert_eq!(sample.delta.copy_bytes, len as u64);
+            assert!(sample.delta.copy_count >= 1);
+            assert_eq!(sample.snapshot.copy_bytes, total as u64);
+        }
+    });
 }
 
 #[test]
@@ -698,19 +721,19 @@ fn notifications_and_stats_together_with_immediate_rearm() {
     if let Some(why) = cannot_register(&support) {
         skip!("{why}");
     }
-    let Some(mut conn) = connect(&cfg, &support) else {
-        return;
-    };
-    let mut notifier = Notifier::new(&cfg, &support);
-    for i in 0..4 {
-        conn.send(&pattern(i * CHUNK, CHUNK));
-        let got = conn.receive(CHUNK, PATIENCE);
-        assert_eq!(notifications(&mut notifier, &got.others), [CopyFallback]);
-        assert_eq!(
-            notifier.service(conn.zcrx()),
-            Ok(NotificationMask::COPY_FALLBACK)
-        );
-    }
-    let s = StatsSnapshot::read(conn.zcrx()).unwrap();
-    assert_eq!(s.copy_bytes, 4 * CHUNK as u64);
+    with_loopback(&cfg, &support, |conn| {
+        let mut notifier = Notifier::new(&cfg, &support);
+        for i in 0..4 {
+            conn.send(i * CHUNK, CHUNK);
+            let got = conn.receive(&mut notifier, CHUNK, PATIENCE);
+            assert_eq!(got.bytes, CHUNK);
+            assert_eq!(got.notifications, [CopyFallback]);
+            assert_eq!(
+                notifier.service(conn.zcrx()),
+                Ok(NotificationMask::COPY_FALLBACK)
+            );
+        }
+        let s = StatsSnapshot::read(conn.zcrx()).unwrap();
+        assert_eq!(s.copy_bytes, 4 * CHUNK as u64);
+    });
 }
