@@ -21,10 +21,9 @@
 //!     Delivery, Fallback, NotificationKind, NotificationMask, Notifier, NotifyConfig,
 //!     RearmPolicy, StatsSnapshot, Support, ZcrxBuilderExt,
 //! };
-//! use zcrx_ring::{Area, Zcrx};
-//! # fn next_completion() -> (u64, i32, u32) { (0, 0, 0) }
-//! # fn demo(ring: rustix::fd::BorrowedFd<'_>) -> Result<(), zcrx_notif::Error> {
-//! const NOTIF: u64 = u64::MAX - 1; // a user_data no submission uses
+//! use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+//! # fn demo(sock: std::net::TcpStream) -> Result<(), zcrx_notif::Error> {
+//! const NOTIF: u64 = 0xfeed; // a user_data no submission (and no receive loop tag) uses
 //!
 //! let support = Support::query();
 //! let cfg = NotifyConfig::new(NOTIF)
@@ -32,31 +31,34 @@
 //!     .stats(true)
 //!     .rearm(RearmPolicy::Immediately)
 //!     .fallback(Fallback::ReceiveWithout); // older kernels: receive anyway
+//! let mut ring: Ring = Ring::new(64)?;
 //! let zcrx = Zcrx::builder_nodev()
 //!     .area(Area::anonymous(256 * 4096)?)
 //!     .notifications(&cfg, &support)?
-//!     .register_fd(ring)
+//!     .register(&ring)
 //!     .map_err(|e| cfg.register_error(&support, e))?;
 //! let mut notifier = Notifier::new(&cfg, &support);
 //! if let Some(why) = notifier.unavailable() {
 //!     eprintln!("receiving without notifications: {why}");
 //! }
 //!
+//! let mut rx = Receiver::new(&mut ring);
+//! rx.add(&zcrx, &sock, None)?;
 //! loop {
-//!     // The receive loop's completions, whatever ring type delivers them.
-//!     match notifier.route(next_completion()) {
+//!     match notifier.route_event(rx.next_event()?) {
 //!         Delivery::Notification(n) => match n.kind {
 //!             NotificationKind::CopyFallback => eprintln!("the kernel is copying"),
 //!             NotificationKind::NoBuffers => eprintln!("out of buffers: return them faster"),
 //!             other => eprintln!("{other}"),
 //!         },
-//!         Delivery::Other(data) => { /* hand to the receive loop */ let _ = data; }
+//!         Delivery::Other(Event::Data { buf, .. }) => { /* use the data */ drop(buf) }
+//!         Delivery::Other(Event::Eof { .. }) => break,
+//!         Delivery::Other(other) => eprintln!("{other:?}"),
 //!     }
 //!     notifier.service(&zcrx)?; // re-arms per the policy
-//!     if let Some(s) = StatsSnapshot::read(&zcrx) {
-//!         eprintln!("{} bytes copied so far", s.copy_bytes);
-//!     }
-//! #   break;
+//! }
+//! if let Some(s) = StatsSnapshot::read(&zcrx) {
+//!     eprintln!("{} bytes copied", s.copy_bytes);
 //! }
 //! # Ok(()) }
 //! ```
