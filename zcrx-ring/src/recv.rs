@@ -167,6 +167,12 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         }
     }
 
+    /// The tag in the top 16 bits of this receiver's `user_data`: other
+    /// requests on the ring (and ZCRX event descriptors) must not use it.
+    pub fn tag(&self) -> u16 {
+        self.tag as u16
+    }
+
     /// The ring, for submitting other requests (their completions come back
     /// as [`Event::Other`]).
     pub fn ring(&mut self) -> &mut Ring<M> {

@@ -502,7 +502,7 @@ pub struct StatsBlock<'z> {
 }
 
 impl StatsBlock<'_> {
-    /// The cumulative number of copy-fallback completions (an atomic load;
+    /// The cumulative number of payload fragments copied (an atomic load;
     /// the kernel updates it with plain stores).
     pub fn copy_count(&self) -> u64 {
         self.copy_count.load(Ordering::Relaxed)

@@ -100,10 +100,11 @@ uapi_struct! {
     ///
     /// The kernel bumps both counters with plain stores (`WRITE_ONCE`), once
     /// per copied payload fragment (the linear header part of a packet is
-    /// copied too but not counted).
+    /// copied too but counted in neither).
     #[abi(header = Zcrx, since = (7, 2), size = 16, align = 8)]
     pub struct zcrx_stats {
-        /// Cumulative number of copy-fallback completions.
+        /// Cumulative number of payload fragments the kernel copied (one per
+        /// fragment, however many completions its copy produced).
         #[abi(offset = 0, since = (7, 2))]
         pub copy_count: u64,
         /// Cumulative number of bytes copied.
