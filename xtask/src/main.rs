@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// Used by the commands being added (vm-test, check-abi).
+#[allow(dead_code)]
 mod debian;
+#[allow(dead_code)]
 mod pins;
 
 /// Project automation for the zcrx workspace.
