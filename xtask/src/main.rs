@@ -6,11 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// Used by the commands being added (vm-test, check-abi).
-#[allow(dead_code)]
 mod debian;
-#[allow(dead_code)]
 mod pins;
+mod vm;
 
 /// Project automation for the zcrx workspace.
 #[derive(Parser)]
@@ -21,9 +19,23 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the guest tests (`kernel_*` integration tests) in QEMU on every
+    /// pinned kernel (7.3 and 7.2 with ZCRX_REQUIRE_KERNEL=1, then 6.19).
+    VmTest(vm::TestArgs),
+    /// Run one workspace binary (or static executable) in a QEMU guest; the
+    /// exit status is the program's.
+    VmRun(vm::RunArgs),
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    let result = match cli.command {
+        Command::VmTest(args) => vm::vm_test(&args),
+        Command::VmRun(args) => vm::vm_run(&args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(e.code)
+    })
 }

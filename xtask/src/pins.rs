@@ -59,10 +59,12 @@ impl fmt::Display for KernelPin {
 pub const BINARY_PKG_PREFIX: &str = "linux-binary-";
 
 /// Name of the uapi header package.
+#[allow(dead_code, reason = "API for check-abi")]
 pub const LIBC_DEV_PKG: &str = "linux-libc-dev";
 
 /// Pool directory (relative to the mirror) of `linux-libc-dev`, for the
 /// fallback download of a version that has left every index.
+#[allow(dead_code, reason = "API for check-abi")]
 pub const LIBC_DEV_POOL: &str = "pool/main/l/linux";
 
 /// Pool directory of the signed kernel image packages.

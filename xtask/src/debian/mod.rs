@@ -81,6 +81,7 @@ pub struct Fetched {
 
 impl Fetched {
     /// `dir/usr/include`: the uapi include tree of a `linux-libc-dev`.
+    #[allow(dead_code, reason = "API for check-abi")]
     pub fn include_dir(&self) -> PathBuf {
         self.dir.join("usr").join("include")
     }
@@ -197,6 +198,7 @@ impl std::error::Error for FetchError {
 
 /// The uapi headers (`linux-libc-dev`) of a pinned kernel, extracted.
 /// `result.include_dir()` holds `linux/io_uring.h`.
+#[allow(dead_code, reason = "API for check-abi")]
 pub fn uapi_headers(pin: &KernelPin) -> Result<Fetched, FetchError> {
     let want = Want {
         package: pins::LIBC_DEV_PKG.to_owned(),
@@ -264,6 +266,7 @@ pub fn kernel_image(pin: &KernelPin) -> Result<KernelImage, FetchError> {
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     /// One package name, many versions.
+    #[allow(dead_code, reason = "API for check-abi")]
     LibcDev,
     /// One package name per release: `linux-binary-<series>.<n>+<..><suffix>`.
     Image { suffix: &'static str },

@@ -1,0 +1,356 @@
+//! Running QEMU: finding (or installing) it, choosing TCG or KVM, booting a
+//! kernel with an initramfs, streaming the serial console, enforcing the
+//! timeout, and never leaving QEMU running.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::Error;
+use super::console::Console;
+use crate::debian::{self, find_in_path};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Finds `qemu-system-x86_64`; as root, installs Debian's `qemu-system-x86`
+/// when it is missing; otherwise fails with the command to run.
+pub fn ensure_qemu() -> Result<PathBuf, Error> {
+    if let Some(p) = find_in_path(QEMU) {
+        return Ok(p);
+    }
+    let install = "apt-get install -y --no-install-recommends qemu-system-x86";
+    if !is_root() {
+        return Err(Error::env(format!(
+            "{QEMU} is not installed; install it with: sudo {install}"
+        )));
+    }
+    if find_in_path("apt-get").is_none() {
+        return Err(Error::env(format!(
+            "{QEMU} is not installed and this is not a Debian system; install QEMU \
+             (x86-64 system emulator) with the system's package manager"
+        )));
+    }
+    eprintln!("xtask: {QEMU} not found; installing Debian's qemu-system-x86 ({install})");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    let args = [
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "qemu-system-x86",
+    ];
+    let installed = apt(&args) || (apt(&["update"]) && apt(&args));
+    if !installed {
+        return Err(Error::env(format!(
+            "installing qemu-system-x86 failed; run `{install}` and see its messages"
+        )));
+    }
+    find_in_path(QEMU).ok_or_else(|| {
+        Error::env(format!(
+            "{QEMU} still not found after installing qemu-system-x86"
+        ))
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation (`-accel tcg -cpu max`): works everywhere.
+    Tcg,
+    /// KVM (`-accel kvm -cpu host`): only where a probe boot succeeded.
+    Kvm,
+}
+
+impl Accel {
+    /// The name, as in `-accel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        }
+    }
+
+    fn args(self) -> [&'static str; 4] {
+        match self {
+            Accel::Tcg => ["-accel", "tcg", "-cpu", "max"],
+            Accel::Kvm => ["-accel", "kvm", "-cpu", "host"],
+        }
+    }
+}
+
+/// Whether `/dev/kvm` can be opened for reading and writing.
+pub fn kvm_usable() -> bool {
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// The cached result of a KVM probe for `key`, if any.
+pub fn cached_probe(key: &str) -> Option<Accel> {
+    let text = fs::read_to_string(probe_file()).ok()?;
+    let (k, v) = text.trim_end().rsplit_once('\n')?;
+    if k != key {
+        return None;
+    }
+    match v {
+        "kvm" => Some(Accel::Kvm),
+        "tcg" => Some(Accel::Tcg),
+        _ => None,
+    }
+}
+
+/// Records the result of a KVM probe.
+pub fn store_probe(key: &str, accel: Accel) {
+    let path = probe_file();
+    if let Some(dir) = path.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    let _ = fs::write(path, format!("{key}\n{}\n", accel.name()));
+}
+
+fn probe_file() -> PathBuf {
+    debian::cache_root().join("kvm-probe")
+}
+
+/// One boot.
+pub struct Boot<'a> {
+    /// The QEMU binary.
+    pub qemu: &'a Path,
+    /// The bzImage.
+    pub kernel: &'a Path,
+    /// The initramfs.
+    pub initrd: &'a Path,
+    /// The accelerator.
+    pub accel: Accel,
+    /// The guest's memory, as in `-m`.
+    pub memory: &'a str,
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// Extra kernel command-line arguments.
+    pub append: &'a str,
+    /// The limit for the whole boot.
+    pub timeout: Duration,
+    /// Prefix of echoed console lines; `None` echoes nothing.
+    pub echo: Option<&'a str>,
+}
+
+/// How a boot ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// Seconds of the timeout, if it expired (QEMU was killed).
+    pub timed_out: Option<u64>,
+    /// Wall time from QEMU's start to its end.
+    pub wall: Duration,
+    /// QEMU's own messages (stderr).
+    pub qemu_stderr: String,
+    /// QEMU's exit status, as text.
+    pub qemu_status: String,
+}
+
+/// Set by the SIGINT/SIGTERM/SIGHUP handler; the boot loop then kills QEMU.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Installs the handler that turns Ctrl-C (and SIGTERM, SIGHUP) into a clean
+/// stop: QEMU is killed and the run fails with "interrupted".
+pub fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `signal` with a valid handler has no other
+        // preconditions.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Whether a stop was requested by a signal.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Kills and reaps QEMU when dropped: on every way out of [`run`], including
+/// errors and panics. (A kill of xtask itself is covered by
+/// `PR_SET_PDEATHSIG`.)
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// In a forked child: ask the kernel to kill it when its parent (xtask)
+/// dies, however xtask dies; if xtask is already gone, die now.
+fn die_with_parent(parent: libc::pid_t) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory
+    // arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() };
+    if ppid != parent {
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        // SAFETY: sending SIGKILL to ourselves has no memory effects.
+        unsafe { libc::kill(me, libc::SIGKILL) };
+    }
+}
+
+enum Event {
+    Line(String),
+    Eof,
+}
+
+/// Boots, feeding every console line to `console` (and echoing it), until
+/// QEMU exits or the timeout expires.
+pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
+    let mut cmd = Command::new(boot.qemu);
+    cmd.args(boot.accel.args())
+        .args(["-m", boot.memory, "-smp", &boot.cpus.to_string()])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-kernel")
+        .arg(boot.kernel)
+        .arg("-initrd")
+        .arg(boot.initrd)
+        .arg("-append")
+        .arg(format!("console=ttyS0 quiet panic=-1 {}", boot.append).trim_end())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let hook = move || {
+        die_with_parent(parent);
+        Ok(())
+    };
+    // SAFETY: the hook runs in the child between fork and exec and only makes
+    // async-signal-safe system calls (prctl, getppid, getpid, kill); it does
+    // not allocate or take locks.
+    unsafe { cmd.pre_exec(hook) };
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::env(format!("starting {}: {e}", boot.qemu.display())))?;
+    let mut reaper = Reaper(child);
+
+    let (tx, rx) = mpsc::channel();
+    let stdout = reaper.0.stdout.take();
+    let out_thread = thread::spawn(move || {
+        if let Some(stdout) = stdout {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            while let Ok(n) = r.read_until(b'\n', &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                buf.clear();
+                if tx.send(Event::Line(line)).is_err() {
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Event::Eof);
+    });
+    let stderr = reaper.0.stderr.take();
+    let err_thread = thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+
+    let deadline = start + boot.timeout;
+    // Once /init has reported DONE, QEMU has this long to power off.
+    let mut grace: Option<Instant> = None;
+    let mut timed_out = None;
+    loop {
+        if interrupted() {
+            return Err(Error::env("interrupted; QEMU was stopped"));
+        }
+        let now = Instant::now();
+        let limit = grace.map_or(deadline, |g| g.min(deadline));
+        if now >= limit {
+            if grace.is_none() || now >= deadline {
+                timed_out = Some(boot.timeout.as_secs());
+            }
+            let _ = reaper.0.kill();
+            break;
+        }
+        let tick = (limit - now).min(Duration::from_millis(250));
+        match rx.recv_timeout(tick) {
+            Ok(Event::Line(line)) => {
+                let line = line.trim_end_matches(['\r', '\n']);
+                if let Some(prefix) = boot.echo {
+                    println!("{prefix}{line}");
+                }
+                console.feed(line);
+                if console.done && grace.is_none() {
+                    grace = Some(Instant::now() + Duration::from_secs(20));
+                }
+            }
+            Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+    // QEMU closed its console or was killed: wait for it (bounded).
+    let wait_until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match reaper.0.try_wait() {
+            Ok(Some(s)) => break s.to_string(),
+            Ok(None) if Instant::now() < wait_until => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = reaper.0.kill();
+                break reaper
+                    .0
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string());
+            }
+        }
+    };
+    let wall = start.elapsed();
+    drop(reaper);
+    let _ = out_thread.join();
+    let qemu_stderr = err_thread.join().unwrap_or_default();
+    Ok(Ended {
+        timed_out,
+        wall,
+        qemu_stderr,
+        qemu_status: status,
+    })
+}
