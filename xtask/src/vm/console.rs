@@ -73,6 +73,8 @@ pub struct ProgramRun {
     pub skipped: Vec<String>,
     /// Whether libtest printed any `test result:` line.
     pub libtest: bool,
+    /// Tests that failed, from libtest's `---- NAME stdout ----` headers.
+    pub failed_tests: Vec<String>,
 }
 
 impl ProgramRun {
@@ -203,6 +205,12 @@ impl Console {
                 p.ignored += ignored;
             } else if let Some(at) = line.find("skipped: ") {
                 self.programs[i].skipped.push(line[at..].to_owned());
+            } else if let Some(name) = line
+                .trim()
+                .strip_prefix("---- ")
+                .and_then(|l| l.strip_suffix(" stdout ----"))
+            {
+                self.programs[i].failed_tests.push(name.to_owned());
             }
         }
     }
@@ -232,6 +240,7 @@ impl Console {
             return Verdict::Hang {
                 secs,
                 running: self.running.map(|i| self.programs[i].name.clone()),
+                init_started: self.kernel_release.is_some(),
             };
         }
         if !self.done {
@@ -245,7 +254,8 @@ impl Console {
             .iter()
             .filter(|p| !p.ok())
             .map(|p| match &p.status {
-                Some(s) => format!("{} ({s})", p.name),
+                Some(s) if p.failed_tests.is_empty() => format!("{} ({s})", p.name),
+                Some(s) => format!("{} ({s}; failed: {})", p.name, p.failed_tests.join(", ")),
                 None => format!("{} (never ran)", p.name),
             })
             .collect();
@@ -276,6 +286,8 @@ pub enum Verdict {
         secs: u64,
         /// The program running then, if any.
         running: Option<String>,
+        /// Whether `/init` had started (reported the kernel release).
+        init_started: bool,
     },
     /// QEMU ended before `/init` reported `ZCRX-VM-DONE`.
     NoDone {
@@ -305,11 +317,16 @@ impl fmt::Display for Verdict {
             Verdict::Failed(names) => write!(f, "failed: {}", names.join(", ")),
             Verdict::KernelPanic(line) => write!(f, "guest kernel panic: {line}"),
             Verdict::KernelProblem(line) => write!(f, "guest kernel reported a problem: {line}"),
-            Verdict::Hang { secs, running } => {
+            Verdict::Hang {
+                secs,
+                running,
+                init_started,
+            } => {
                 write!(f, "guest hung: no power-off within {secs} s")?;
-                match running {
-                    Some(p) => write!(f, " (while running {p})"),
-                    None => f.write_str(" (no program was running)"),
+                match (running, init_started) {
+                    (Some(p), _) => write!(f, " (while running {p})"),
+                    (None, true) => f.write_str(" (in /init, between programs)"),
+                    (None, false) => f.write_str(" (before /init started: still booting?)"),
                 }
             }
             Verdict::NoDone {
@@ -371,6 +388,8 @@ mod tests {
             &mut c,
             "ZCRX-VM-RUN 0 ok\nZCRX-VM-EXIT 0 0 1\n\
              ZCRX-VM-RUN 1 bad\n\
+             ---- first stdout ----\n\
+             ---- mod::second stdout ----\n\
              test result: FAILED. 1 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n\
              ZCRX-VM-EXIT 1 101 5\n\
              ZCRX-VM-RUN 2 sig\nZCRX-VM-EXIT 2 signal:11 5\nZCRX-VM-DONE 3\n",
@@ -380,7 +399,7 @@ mod tests {
         assert_eq!(
             v,
             Verdict::Failed(vec![
-                "bad (exit 101)".into(),
+                "bad (exit 101; failed: first, mod::second)".into(),
                 "sig (killed by signal 11)".into()
             ])
         );

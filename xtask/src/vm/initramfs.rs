@@ -133,18 +133,10 @@ impl<W: Write> CpioWriter<W> {
     }
 }
 
-/// What goes into one initramfs.
-pub struct Contents<'a> {
-    /// The static `/init`.
-    pub init: &'a Path,
-    /// Programs: (file name under `/zcrx-vm/bin/`, host path).
-    pub programs: &'a [(String, &'a Path)],
-    /// The manifest text.
-    pub manifest: &'a str,
-}
-
-/// Writes a gzip-compressed initramfs to `out`; returns its size in bytes.
-pub fn write(out: &Path, contents: &Contents<'_>) -> io::Result<u64> {
+/// Writes the program part of an initramfs (gzip-compressed): the mount
+/// points, `/dev/console`, `/init` and `/zcrx-vm/bin/*`. The programs are
+/// (file name under `/zcrx-vm/bin/`, host path).
+pub fn write_base(out: &Path, init: &Path, programs: &[(String, &Path)]) -> io::Result<()> {
     let file = BufWriter::new(File::create(out)?);
     // Level 1: the archive is mostly code; faster compression wins more in
     // the host's build than it costs in the guest's unpacking.
@@ -166,13 +158,24 @@ pub fn write(out: &Path, contents: &Contents<'_>) -> io::Result<u64> {
     }
     cpio.char_dev("dev/console", 0o600, 5, 1)?;
     cpio.char_dev("dev/null", 0o666, 1, 3)?;
-    cpio.file_from("init", 0o755, contents.init)?;
-    for (name, src) in contents.programs {
+    cpio.file_from("init", 0o755, init)?;
+    for (name, src) in programs {
         cpio.file_from(&format!("zcrx-vm/bin/{name}"), 0o755, src)?;
     }
-    cpio.file("zcrx-vm/manifest", 0o644, contents.manifest.as_bytes())?;
-    let gz = cpio.finish()?;
-    let mut file = gz.finish()?;
+    let mut file = cpio.finish()?.finish()?;
+    file.flush()
+}
+
+/// Writes the initramfs of one boot to `out`: the archive `base` (from
+/// [`write_base`]) followed by a second archive with `/zcrx-vm/manifest`.
+/// The kernel unpacks concatenated archives in order, so the programs are
+/// compressed once and shared by every boot. Returns the size in bytes.
+pub fn write_with_manifest(out: &Path, base: &Path, manifest: &str) -> io::Result<u64> {
+    std::fs::copy(base, out)?;
+    let file = File::options().append(true).open(out)?;
+    let mut cpio = CpioWriter::new(GzEncoder::new(BufWriter::new(file), Compression::fast()));
+    cpio.file("zcrx-vm/manifest", 0o644, manifest.as_bytes())?;
+    let mut file = cpio.finish()?.finish()?;
     file.flush()?;
     let file = file.into_inner().map_err(|e| e.into_error())?;
     Ok(file.metadata()?.len())
@@ -185,8 +188,19 @@ mod tests {
     /// Name, mode, contents and device numbers of an archive entry.
     type Entry = (String, u32, Vec<u8>, (u32, u32));
 
-    /// A minimal newc reader, to check the writer.
+    /// A minimal newc reader, to check the writer: every archive of a
+    /// concatenation, in order.
     fn parse(mut data: &[u8]) -> Vec<Entry> {
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            let (entries, rest) = parse_one(data);
+            out.extend(entries);
+            data = rest;
+        }
+        out
+    }
+
+    fn parse_one(mut data: &[u8]) -> (Vec<Entry>, &[u8]) {
         let mut out = Vec::new();
         let mut offset = 0usize;
         loop {
@@ -208,9 +222,9 @@ mod tests {
             offset += total;
             assert_eq!(offset % 4, 0);
             if name == "TRAILER!!!" {
-                assert!(data.iter().all(|&b| b == 0));
-                assert_eq!((offset + data.len()) % 512, 0);
-                return out;
+                let pad = (512 - offset % 512) % 512;
+                assert!(data[..pad].iter().all(|&b| b == 0));
+                return (out, &data[pad..]);
             }
             out.push((name, mode, body, rdev));
         }
@@ -250,20 +264,14 @@ mod tests {
         std::fs::write(&init, vec![7u8; 3_000_001]).unwrap();
         let prog = dir.join("prog");
         std::fs::write(&prog, b"#!prog").unwrap();
+        let base = dir.join("base.gz");
+        write_base(&base, &init, &[("0-prog".to_owned(), prog.as_path())]).unwrap();
         let out = dir.join("initrd.gz");
-        let programs = [("0-prog".to_owned(), prog.as_path())];
-        let size = write(
-            &out,
-            &Contents {
-                init: &init,
-                programs: &programs,
-                manifest: "zcrx-vm-manifest 1\n",
-            },
-        )
-        .unwrap();
+        let size = write_with_manifest(&out, &base, "zcrx-vm-manifest 1\n").unwrap();
         assert!(size > 0 && size < 100_000, "{size}");
+        // Two gzip members, two archives: the kernel unpacks both.
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(File::open(&out).unwrap())
+        flate2::read::MultiGzDecoder::new(File::open(&out).unwrap())
             .read_to_end(&mut raw)
             .unwrap();
         let entries = parse(&raw);
@@ -273,6 +281,7 @@ mod tests {
         assert_eq!(find("zcrx-vm/bin/0-prog").2, b"#!prog");
         assert_eq!(find("zcrx-vm/manifest").2, b"zcrx-vm-manifest 1\n");
         assert_eq!(find("dev/console").3, (5, 1));
+        assert_eq!(entries.last().unwrap().0, "zcrx-vm/manifest");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

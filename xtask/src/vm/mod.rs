@@ -28,7 +28,7 @@ use console::{Console, Status, Verdict};
 use qemu::Accel;
 
 /// A failure of a vm command, with its exit code: 2 for a bad environment or
-/// bad input, 1 for a failing guest.
+/// bad input, 1 for a failing guest, 130 when interrupted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     /// The process exit code.
@@ -243,16 +243,17 @@ fn guest_program(
     }
 }
 
-/// Writes the initramfs for one boot.
+/// Writes the initramfs for one boot: the programs' archive (re-used while
+/// the programs are unchanged) plus this boot's manifest. Returns the
+/// manifest's program names.
 fn write_initramfs(
     out: &Path,
     init: &Path,
     programs: &[GuestProgram],
-) -> Result<(String, Vec<String>), Error> {
+) -> Result<Vec<String>, Error> {
     let manifest = Manifest {
         programs: programs.iter().map(|p| p.program.clone()).collect(),
     };
-    let text = manifest.render();
     let files: Vec<(String, &Path)> = programs
         .iter()
         .map(|p| {
@@ -260,17 +261,44 @@ fn write_initramfs(
             (file.to_owned(), p.host_path.as_path())
         })
         .collect();
-    initramfs::write(
-        out,
-        &initramfs::Contents {
-            init,
-            programs: &files,
-            manifest: &text,
-        },
-    )
-    .map_err(|e| Error::env(format!("writing the initramfs {}: {e}", out.display())))?;
-    let names = manifest.programs.into_iter().map(|p| p.name).collect();
-    Ok((text, names))
+    let base = base_archive(init, &files)?;
+    initramfs::write_with_manifest(out, &base, &manifest.render())
+        .map_err(|e| Error::env(format!("writing the initramfs {}: {e}", out.display())))?;
+    Ok(manifest.programs.into_iter().map(|p| p.name).collect())
+}
+
+/// The programs' archive, named after a hash of the files' names, paths,
+/// sizes and times; written when absent (older ones are removed).
+fn base_archive(init: &Path, files: &[(String, &Path)]) -> Result<PathBuf, Error> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, path) in std::iter::once(&("init".to_owned(), init)).chain(files) {
+        name.hash(&mut h);
+        path.hash(&mut h);
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::env(format!("{}: {e}", path.display())))?;
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+    }
+    let dir = work_dir()?;
+    let name = format!("programs-{:016x}.cpio.gz", h.finish());
+    let base = dir.join(&name);
+    if base.is_file() {
+        return Ok(base);
+    }
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("programs-") && n != name {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
+    initramfs::write_base(&tmp, init, files)
+        .and_then(|()| std::fs::rename(&tmp, &base))
+        .map_err(|e| Error::env(format!("writing {}: {e}", base.display())))?;
+    Ok(base)
 }
 
 /// Picks the accelerator, probing KVM once per host, QEMU and kernel.
@@ -380,7 +408,7 @@ fn boot_once(
 ) -> Result<BootReport, Error> {
     let initrd = work_dir()?.join(format!("initramfs-{}.cpio.gz", kernel.label));
     let t = Instant::now();
-    let (_, names) = write_initramfs(&initrd, init, programs)?;
+    let names = write_initramfs(&initrd, init, programs)?;
     let size = std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
     println!(
         "xtask: booting {} with {} ({} program(s), initramfs {:.1} MiB in {:.1} s, timeout {} s)",
@@ -427,14 +455,21 @@ fn boot_once(
             verdict = Verdict::Failed(skipped);
         }
     }
-    if !verdict.passed() {
+    // A program's own failure is vm-run's normal outcome; it reports it.
+    let program_failure = matches!(verdict, Verdict::Failed(_)) && echo == Some("");
+    if !verdict.passed() && !program_failure {
         println!("xtask: {} guest: {verdict}", kernel.label);
         if verdict.wants_tail() {
-            println!(
-                "xtask: last {} console lines of the {} guest:",
-                console.tail().count(),
-                kernel.label
-            );
+            match console.tail().count() {
+                0 => println!(
+                    "xtask: the {} guest printed nothing on its console",
+                    kernel.label
+                ),
+                n => println!(
+                    "xtask: last {n} console lines of the {} guest:",
+                    kernel.label
+                ),
+            }
             for l in console.tail() {
                 println!("    {l}");
             }
@@ -505,6 +540,19 @@ fn print_summary(reports: &[BootReport]) {
 pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
     qemu::install_signal_handlers();
     let qemu_bin = qemu::ensure_qemu()?;
+    let kernels: Vec<Kernel> = match &args.kernel {
+        Some(path) => vec![custom_kernel(path, args.require_kernel)?],
+        None if args.kernel_version.is_empty() => pins::PINS
+            .iter()
+            .map(pinned_kernel)
+            .collect::<Result<_, _>>()?,
+        None => args
+            .kernel_version
+            .iter()
+            .map(|v| pins::pin(v).map_err(|e| Error::env(e.to_string())))
+            .map(|p| p.and_then(pinned_kernel))
+            .collect::<Result<_, _>>()?,
+    };
     let targets = build::workspace_targets()?;
     let tests = build::guest_tests(&targets);
     if tests.is_empty() {
@@ -524,19 +572,6 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
     let init = build::guest_init(&targets)?;
     let built = build::tests(&tests)?;
 
-    let kernels: Vec<Kernel> = match &args.kernel {
-        Some(path) => vec![custom_kernel(path, args.require_kernel)?],
-        None if args.kernel_version.is_empty() => pins::PINS
-            .iter()
-            .map(pinned_kernel)
-            .collect::<Result<_, _>>()?,
-        None => args
-            .kernel_version
-            .iter()
-            .map(|v| pins::pin(v).map_err(|e| Error::env(e.to_string())))
-            .map(|p| p.and_then(pinned_kernel))
-            .collect::<Result<_, _>>()?,
-    };
     let accel = choose_accel(&args.vm, &qemu_bin, &kernels[0], &init)?;
 
     let mut reports = Vec::new();
@@ -650,7 +685,9 @@ fn resolve_program(bin: &str, release: bool) -> Result<(String, PathBuf), Error>
             let known: Vec<String> = targets
                 .iter()
                 .filter(|t| {
-                    (t.kind == "bin" || t.kind == "example") && t.package != "zcrx-guest-init"
+                    (t.kind == "bin" || t.kind == "example")
+                        && t.package != "zcrx-guest-init"
+                        && t.package != "xtask"
                 })
                 .map(|t| format!("{} ({})", t.label(), t.kind))
                 .collect();
@@ -689,14 +726,14 @@ pub fn vm_run(args: &RunArgs) -> Result<ExitCode, Error> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let qemu_bin = qemu::ensure_qemu()?;
-    let targets = build::workspace_targets()?;
-    let init = build::guest_init(&targets)?;
-    let (name, path) = resolve_program(bin, args.release)?;
     let kernel = match (&args.kernel, &args.kernel_version) {
         (Some(path), _) => custom_kernel(path, false)?,
         (None, Some(v)) => pinned_kernel(pins::pin(v).map_err(|e| Error::env(e.to_string()))?)?,
         (None, None) => pinned_kernel(pins::default_pin())?,
     };
+    let targets = build::workspace_targets()?;
+    let init = build::guest_init(&targets)?;
+    let (name, path) = resolve_program(bin, args.release)?;
     let accel = choose_accel(&args.vm, &qemu_bin, &kernel, &init)?;
     let programs = [guest_program(0, &name, &path, prog_args, &env)];
     let report = boot_once(
@@ -708,12 +745,19 @@ pub fn vm_run(args: &RunArgs) -> Result<ExitCode, Error> {
         &programs,
         Some(""),
     )?;
+    let outcome = match (&report.verdict, report.console.programs.first()) {
+        (Verdict::Passed | Verdict::Failed(_), Some(p)) => p
+            .status
+            .as_ref()
+            .map_or_else(|| "did not run".to_owned(), Status::to_string),
+        (verdict, _) => verdict.to_string(),
+    };
     println!(
         "xtask: {} on {} (uname -r {}): {} in {:.1} s",
         name,
         kernel.label,
         report.console.kernel_release.as_deref().unwrap_or("?"),
-        report.verdict,
+        outcome,
         report.wall.as_secs_f64()
     );
     match (

@@ -105,18 +105,18 @@ pub fn kvm_usable() -> bool {
         .is_ok()
 }
 
-/// The cached result of a KVM probe for `key`, if any.
+/// The cached result of a KVM probe for `key`, if any. The cache file has
+/// one `key<TAB>tcg|kvm` line per host, QEMU and kernel probed.
 pub fn cached_probe(key: &str) -> Option<Accel> {
     let text = fs::read_to_string(probe_file()).ok()?;
-    let (k, v) = text.trim_end().rsplit_once('\n')?;
-    if k != key {
-        return None;
-    }
-    match v {
-        "kvm" => Some(Accel::Kvm),
-        "tcg" => Some(Accel::Tcg),
-        _ => None,
-    }
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(k, _)| *k == key)
+        .find_map(|(_, v)| match v {
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            _ => None,
+        })
 }
 
 /// Records the result of a KVM probe.
@@ -125,7 +125,14 @@ pub fn store_probe(key: &str, accel: Accel) {
     if let Some(dir) = path.parent() {
         let _ = fs::create_dir_all(dir);
     }
-    let _ = fs::write(path, format!("{key}\n{}\n", accel.name()));
+    let mut text: String = fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.split_once('\t').is_some_and(|(k, _)| k != key))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    text.push_str(&format!("{key}\t{}\n", accel.name()));
+    let _ = fs::write(path, text);
 }
 
 fn probe_file() -> PathBuf {
@@ -301,7 +308,10 @@ pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
     let mut timed_out = None;
     loop {
         if interrupted() {
-            return Err(Error::env("interrupted; QEMU was stopped"));
+            return Err(Error {
+                code: 130,
+                message: "interrupted; QEMU was stopped".to_owned(),
+            });
         }
         let now = Instant::now();
         let limit = grace.map_or(deadline, |g| g.min(deadline));
