@@ -21,12 +21,12 @@
 //!   `required kernel feature missing: <reason>`: a guest run can never pass
 //!   by skipping.
 //!
-//! Tests returning `Result` use the function form [`require`]:
+//! Tests returning `Result` use the function form [`require()`]:
 //! `if !zcrx_testkit::require(cond, "reason") { return Ok(()); }`.
 //!
 //! # Probe
 //!
-//! [`probe`] asks the kernel `IORING_REGISTER_QUERY` (no ring needed) for the
+//! [`probe()`] asks the kernel `IORING_REGISTER_QUERY` (no ring needed) for the
 //! opcode, ZCRX, ZCRX event and SQ/CQ replies in one chain. It is
 //! deliberately tiny; the real capability API is `zcrx-ring`'s.
 

@@ -3,7 +3,7 @@
 //! timeout, and never leaving QEMU running.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -327,7 +327,8 @@ pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
             Ok(Event::Line(line)) => {
                 let line = line.trim_end_matches(['\r', '\n']);
                 if let Some(prefix) = boot.echo {
-                    println!("{prefix}{line}");
+                    // Not println!: a closed stdout (`| head`) must not panic.
+                    let _ = writeln!(std::io::stdout().lock(), "{prefix}{line}");
                 }
                 console.feed(line);
                 if console.done && grace.is_none() {

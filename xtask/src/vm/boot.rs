@@ -1,0 +1,349 @@
+//! One boot: the kernel to boot, the initramfs of its programs, the
+//! accelerator, QEMU, and the verdict.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use zcrx_guest_init::{BIN_DIR, Manifest, Program};
+
+use super::console::{Console, Verdict};
+use super::qemu::{self, Accel};
+use super::{AccelMode, Error, VmOptions, initramfs};
+use crate::debian::{self, workspace_root};
+use crate::pins::KernelPin;
+
+/// A kernel ready to boot.
+#[derive(Debug, Clone)]
+pub(super) struct Kernel {
+    /// Short name: the series, or "custom".
+    pub(super) label: String,
+    /// The bzImage.
+    pub(super) vmlinuz: PathBuf,
+    /// Package and version, for pinned kernels.
+    pub(super) package: Option<(String, String)>,
+    /// What `uname -r` must print, when known.
+    pub(super) release: Option<String>,
+    /// Run with ZCRX_REQUIRE_KERNEL=1.
+    pub(super) require: bool,
+}
+
+pub(super) fn pinned_kernel(pin: &'static KernelPin) -> Result<Kernel, Error> {
+    let image = debian::kernel_image(pin)?;
+    println!(
+        "xtask: kernel {}: {} {} ({})",
+        pin.series,
+        image.package,
+        image.version,
+        image.vmlinuz.display()
+    );
+    Ok(Kernel {
+        label: pin.series.to_owned(),
+        vmlinuz: image.vmlinuz,
+        package: Some((image.package, image.version)),
+        release: Some(image.release),
+        require: pin.require_kernel,
+    })
+}
+
+pub(super) fn custom_kernel(path: &Path, require: bool) -> Result<Kernel, Error> {
+    if !path.is_file() {
+        return Err(Error::env(format!(
+            "--kernel {}: no such file",
+            path.display()
+        )));
+    }
+    println!("xtask: kernel: {} (custom)", path.display());
+    Ok(Kernel {
+        label: "custom".to_owned(),
+        vmlinuz: path.to_path_buf(),
+        package: None,
+        release: None,
+        require,
+    })
+}
+
+/// Where the initramfs images go.
+fn work_dir() -> Result<PathBuf, Error> {
+    let dir = workspace_root().join("target").join("zcrx-vm");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::env(format!("creating {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// A program for the initramfs: its manifest entry and its host file.
+pub(super) struct GuestProgram {
+    program: Program,
+    host_path: PathBuf,
+}
+
+pub(super) fn guest_program(
+    index: usize,
+    name: &str,
+    host_path: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> GuestProgram {
+    let file = format!(
+        "{index}-{}",
+        name.rsplit('/').next().unwrap_or(name).replace(' ', "_")
+    );
+    GuestProgram {
+        program: Program {
+            name: name.to_owned(),
+            path: format!("{BIN_DIR}/{file}"),
+            args: args.to_vec(),
+            env: env.to_vec(),
+        },
+        host_path: host_path.to_path_buf(),
+    }
+}
+
+/// Writes the initramfs for one boot: the programs' archive (re-used while
+/// the programs are unchanged) plus this boot's manifest. Returns the
+/// manifest's program names.
+fn write_initramfs(
+    out: &Path,
+    init: &Path,
+    programs: &[GuestProgram],
+) -> Result<Vec<String>, Error> {
+    let manifest = Manifest {
+        programs: programs.iter().map(|p| p.program.clone()).collect(),
+    };
+    let files: Vec<(String, &Path)> = programs
+        .iter()
+        .map(|p| {
+            let file = p.program.path.rsplit('/').next().unwrap_or_default();
+            (file.to_owned(), p.host_path.as_path())
+        })
+        .collect();
+    let base = base_archive(init, &files)?;
+    initramfs::write_with_manifest(out, &base, &manifest.render())
+        .map_err(|e| Error::env(format!("writing the initramfs {}: {e}", out.display())))?;
+    Ok(manifest.programs.into_iter().map(|p| p.name).collect())
+}
+
+/// The programs' archive, named after a hash of the files' names, paths,
+/// sizes and times; written when absent (older ones are removed).
+fn base_archive(init: &Path, files: &[(String, &Path)]) -> Result<PathBuf, Error> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (name, path) in std::iter::once(&("init".to_owned(), init)).chain(files) {
+        name.hash(&mut h);
+        path.hash(&mut h);
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::env(format!("{}: {e}", path.display())))?;
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+    }
+    let dir = work_dir()?;
+    let name = format!("programs-{:016x}.cpio.gz", h.finish());
+    let base = dir.join(&name);
+    if base.is_file() {
+        return Ok(base);
+    }
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("programs-") && n != name {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = dir.join(format!("{name}.tmp{}", std::process::id()));
+    initramfs::write_base(&tmp, init, files)
+        .and_then(|()| std::fs::rename(&tmp, &base))
+        .map_err(|e| Error::env(format!("writing {}: {e}", base.display())))?;
+    Ok(base)
+}
+
+/// Picks the accelerator, probing KVM once per host, QEMU and kernel.
+pub(super) fn choose_accel(
+    opts: &VmOptions,
+    qemu_bin: &Path,
+    kernel: &Kernel,
+    init: &Path,
+) -> Result<Accel, Error> {
+    match opts.accel {
+        AccelMode::Tcg => return Ok(Accel::Tcg),
+        AccelMode::Kvm if !qemu::kvm_usable() => {
+            return Err(Error::env("--accel kvm: /dev/kvm cannot be opened"));
+        }
+        AccelMode::Kvm => return Ok(Accel::Kvm),
+        AccelMode::Auto if !qemu::kvm_usable() => return Ok(Accel::Tcg),
+        AccelMode::Auto => {}
+    }
+    let qemu_id = std::fs::metadata(qemu_bin)
+        .map(|m| format!("{}", m.len()))
+        .unwrap_or_default();
+    let key = format!(
+        "host={} qemu={}:{} kernel={}",
+        host_release(),
+        qemu_bin.display(),
+        qemu_id,
+        kernel
+            .release
+            .clone()
+            .unwrap_or_else(|| kernel.vmlinuz.display().to_string())
+    );
+    if let Some(accel) = qemu::cached_probe(&key) {
+        println!(
+            "xtask: accelerator: {} (cached KVM probe, {})",
+            accel.name(),
+            debian::cache_root().join("kvm-probe").display()
+        );
+        return Ok(accel);
+    }
+    println!("xtask: /dev/kvm is present; probing whether KVM boots the guest (once)...");
+    let initrd = work_dir()?.join("kvm-probe.cpio.gz");
+    write_initramfs(&initrd, init, &[])?;
+    let mut console = Console::new(Vec::new());
+    let ended = qemu::run(
+        &qemu::Boot {
+            qemu: qemu_bin,
+            kernel: &kernel.vmlinuz,
+            initrd: &initrd,
+            accel: Accel::Kvm,
+            memory: &opts.memory,
+            cpus: opts.cpus,
+            append: &opts.append,
+            timeout: Duration::from_secs(30),
+            echo: None,
+        },
+        &mut console,
+    )?;
+    let accel = if console.done && console.panic.is_none() {
+        Accel::Kvm
+    } else {
+        Accel::Tcg
+    };
+    let why = if accel == Accel::Kvm {
+        "reached /init".to_owned()
+    } else {
+        let last = console
+            .panic
+            .clone()
+            .or_else(|| console.tail().last().map(str::to_owned))
+            .or_else(|| ended.qemu_stderr.lines().last().map(str::to_owned))
+            .unwrap_or_else(|| "no output".to_owned());
+        format!("did not reach /init: {last}")
+    };
+    println!(
+        "xtask: KVM probe {why} ({:.1} s); accelerator: {}",
+        ended.wall.as_secs_f64(),
+        accel.name()
+    );
+    qemu::store_probe(&key, accel);
+    Ok(accel)
+}
+
+fn host_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// The result of one boot.
+pub(super) struct BootReport {
+    /// The kernel booted.
+    pub(super) kernel: Kernel,
+    /// The accelerator used.
+    pub(super) accel: Accel,
+    /// What the console showed.
+    pub(super) console: Console,
+    /// The outcome.
+    pub(super) verdict: Verdict,
+    /// QEMU's wall time.
+    pub(super) wall: Duration,
+}
+
+/// Boots one kernel with the given programs and reports.
+pub(super) fn boot_once(
+    opts: &VmOptions,
+    qemu_bin: &Path,
+    kernel: &Kernel,
+    accel: Accel,
+    init: &Path,
+    programs: &[GuestProgram],
+    echo: Option<&str>,
+) -> Result<BootReport, Error> {
+    let initrd = work_dir()?.join(format!("initramfs-{}.cpio.gz", kernel.label));
+    let t = Instant::now();
+    let names = write_initramfs(&initrd, init, programs)?;
+    let size = std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "xtask: booting {} with {} ({} program(s), initramfs {:.1} MiB in {:.1} s, timeout {} s)",
+        kernel.label,
+        accel.name(),
+        names.len(),
+        size as f64 / (1024.0 * 1024.0),
+        t.elapsed().as_secs_f64(),
+        opts.timeout
+    );
+    let mut console = Console::new(names);
+    let ended = qemu::run(
+        &qemu::Boot {
+            qemu: qemu_bin,
+            kernel: &kernel.vmlinuz,
+            initrd: &initrd,
+            accel,
+            memory: &opts.memory,
+            cpus: opts.cpus,
+            append: &opts.append,
+            timeout: Duration::from_secs(opts.timeout),
+            echo,
+        },
+        &mut console,
+    )?;
+    let mut verdict = console.verdict(ended.timed_out);
+    if verdict.passed() {
+        if let (Some(want), Some(got)) = (&kernel.release, &console.kernel_release) {
+            if want != got {
+                verdict = Verdict::Failed(vec![format!(
+                    "booted the wrong kernel: uname -r says {got}, the package is {want}"
+                )]);
+            }
+        }
+    }
+    if verdict.passed() && kernel.require {
+        let skipped: Vec<String> = console
+            .programs
+            .iter()
+            .filter(|p| !p.skipped.is_empty())
+            .map(|p| format!("{} skipped tests under ZCRX_REQUIRE_KERNEL=1", p.name))
+            .collect();
+        if !skipped.is_empty() {
+            verdict = Verdict::Failed(skipped);
+        }
+    }
+    // A program's own failure is vm-run's normal outcome; it reports it.
+    let program_failure = matches!(verdict, Verdict::Failed(_)) && echo == Some("");
+    if !verdict.passed() && !program_failure {
+        println!("xtask: {} guest: {verdict}", kernel.label);
+        if verdict.wants_tail() {
+            match console.tail().count() {
+                0 => println!(
+                    "xtask: the {} guest printed nothing on its console",
+                    kernel.label
+                ),
+                n => println!(
+                    "xtask: last {n} console lines of the {} guest:",
+                    kernel.label
+                ),
+            }
+            for l in console.tail() {
+                println!("    {l}");
+            }
+            let stderr = ended.qemu_stderr.trim();
+            if !stderr.is_empty() {
+                println!("xtask: QEMU said ({}): {stderr}", ended.qemu_status);
+            }
+        }
+    }
+    Ok(BootReport {
+        kernel: kernel.clone(),
+        accel,
+        console,
+        verdict,
+        wall: ended.wall,
+    })
+}
