@@ -123,7 +123,8 @@ fn write_initramfs(
 }
 
 /// The programs' archive, named after a hash of the files' names, paths,
-/// sizes and times; written when absent (older ones are removed).
+/// sizes and times; written when absent (archives unused for ten minutes
+/// are removed).
 fn base_archive(init: &Path, files: &[(String, &Path)]) -> Result<PathBuf, Error> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -141,10 +142,19 @@ fn base_archive(init: &Path, files: &[(String, &Path)]) -> Result<PathBuf, Error
     if base.is_file() {
         return Ok(base);
     }
+    // Remove archives of older programs, but not ones another run in this
+    // workspace may be using right now.
+    let stale = |e: &std::fs::DirEntry| {
+        e.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(600))
+    };
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("programs-") && n != name {
+            if n.starts_with("programs-") && n != name && stale(&e) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -252,11 +262,15 @@ pub(super) struct BootReport {
     pub(super) console: Console,
     /// The outcome.
     pub(super) verdict: Verdict,
-    /// QEMU's wall time.
+    /// QEMU's wall time (of the last attempt).
     pub(super) wall: Duration,
+    /// Why the first attempt was retried (a crash before /init), if it was.
+    pub(super) retried: Option<String>,
 }
 
-/// Boots one kernel with the given programs and reports.
+/// Boots one kernel with the given programs and reports. The initramfs is
+/// private to this process while QEMU runs, then kept as
+/// `target/zcrx-vm/initramfs-<kernel>.cpio.gz` for debugging.
 pub(super) fn boot_once(
     opts: &VmOptions,
     qemu_bin: &Path,
@@ -266,10 +280,34 @@ pub(super) fn boot_once(
     programs: &[GuestProgram],
     echo: Option<&str>,
 ) -> Result<BootReport, Error> {
-    let initrd = work_dir()?.join(format!("initramfs-{}.cpio.gz", kernel.label));
+    let dir = work_dir()?;
+    let initrd = dir.join(format!(
+        "initramfs-{}.{}.cpio.gz",
+        kernel.label,
+        std::process::id()
+    ));
+    let result = boot_with(opts, qemu_bin, kernel, accel, init, programs, echo, &initrd);
+    let kept = dir.join(format!("initramfs-{}.cpio.gz", kernel.label));
+    if std::fs::rename(&initrd, &kept).is_err() {
+        let _ = std::fs::remove_file(&initrd);
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn boot_with(
+    opts: &VmOptions,
+    qemu_bin: &Path,
+    kernel: &Kernel,
+    accel: Accel,
+    init: &Path,
+    programs: &[GuestProgram],
+    echo: Option<&str>,
+    initrd: &Path,
+) -> Result<BootReport, Error> {
     let t = Instant::now();
-    let names = write_initramfs(&initrd, init, programs)?;
-    let size = std::fs::metadata(&initrd).map(|m| m.len()).unwrap_or(0);
+    let names = write_initramfs(initrd, init, programs)?;
+    let size = std::fs::metadata(initrd).map(|m| m.len()).unwrap_or(0);
     println!(
         "xtask: booting {} with {} ({} program(s), initramfs {:.1} MiB in {:.1} s, timeout {} s)",
         kernel.label,
@@ -279,71 +317,93 @@ pub(super) fn boot_once(
         t.elapsed().as_secs_f64(),
         opts.timeout
     );
-    let mut console = Console::new(names);
-    let ended = qemu::run(
-        &qemu::Boot {
-            qemu: qemu_bin,
-            kernel: &kernel.vmlinuz,
-            initrd: &initrd,
+    let mut retried = None;
+    loop {
+        let mut console = Console::new(names.clone());
+        let ended = qemu::run(
+            &qemu::Boot {
+                qemu: qemu_bin,
+                kernel: &kernel.vmlinuz,
+                initrd,
+                accel,
+                memory: &opts.memory,
+                cpus: opts.cpus,
+                append: &opts.append,
+                timeout: Duration::from_secs(opts.timeout),
+                echo,
+            },
+            &mut console,
+        )?;
+        let mut verdict = console.verdict(ended.timed_out);
+        if verdict.passed() {
+            if let (Some(want), Some(got)) = (&kernel.release, &console.kernel_release) {
+                if want != got {
+                    verdict = Verdict::Failed(vec![format!(
+                        "booted the wrong kernel: uname -r says {got}, the package is {want}"
+                    )]);
+                }
+            }
+        }
+        if verdict.passed() && kernel.require {
+            let skipped: Vec<String> = console
+                .programs
+                .iter()
+                .filter(|p| !p.skipped.is_empty())
+                .map(|p| format!("{} skipped tests under ZCRX_REQUIRE_KERNEL=1", p.name))
+                .collect();
+            if !skipped.is_empty() {
+                verdict = Verdict::Failed(skipped);
+            }
+        }
+        // A program's own failure is vm-run's normal outcome; it reports it.
+        let program_failure = matches!(verdict, Verdict::Failed(_)) && echo == Some("");
+        if !verdict.passed() && !program_failure {
+            println!("xtask: {} guest: {verdict}", kernel.label);
+            if verdict.wants_tail() {
+                match console.tail().count() {
+                    0 => println!(
+                        "xtask: the {} guest printed nothing on its console",
+                        kernel.label
+                    ),
+                    n => println!(
+                        "xtask: last {n} console lines of the {} guest:",
+                        kernel.label
+                    ),
+                }
+                for l in console.tail() {
+                    println!("    {l}");
+                }
+                let stderr = ended.qemu_stderr.trim();
+                if !stderr.is_empty() {
+                    println!("xtask: QEMU said ({}): {stderr}", ended.qemu_status);
+                }
+            }
+        }
+        // A crash before /init ran anything is retried once: software
+        // emulation occasionally trips over the kernel's boot-time code
+        // patching (seen: an int3 Oops in sched_clock_cpu on 6.19). A real
+        // kernel bug repeats and fails the second boot too.
+        let crashed_before_init = console.kernel_release.is_none()
+            && matches!(
+                verdict,
+                Verdict::KernelPanic(_) | Verdict::KernelProblem(_) | Verdict::NoDone { .. }
+            );
+        if crashed_before_init && retried.is_none() {
+            println!(
+                "xtask: the {} guest crashed before /init started; booting it once more \
+                 (emulation can flake at boot; a kernel bug repeats)",
+                kernel.label
+            );
+            retried = Some(verdict.to_string());
+            continue;
+        }
+        return Ok(BootReport {
+            kernel: kernel.clone(),
             accel,
-            memory: &opts.memory,
-            cpus: opts.cpus,
-            append: &opts.append,
-            timeout: Duration::from_secs(opts.timeout),
-            echo,
-        },
-        &mut console,
-    )?;
-    let mut verdict = console.verdict(ended.timed_out);
-    if verdict.passed() {
-        if let (Some(want), Some(got)) = (&kernel.release, &console.kernel_release) {
-            if want != got {
-                verdict = Verdict::Failed(vec![format!(
-                    "booted the wrong kernel: uname -r says {got}, the package is {want}"
-                )]);
-            }
-        }
+            console,
+            verdict,
+            wall: ended.wall,
+            retried,
+        });
     }
-    if verdict.passed() && kernel.require {
-        let skipped: Vec<String> = console
-            .programs
-            .iter()
-            .filter(|p| !p.skipped.is_empty())
-            .map(|p| format!("{} skipped tests under ZCRX_REQUIRE_KERNEL=1", p.name))
-            .collect();
-        if !skipped.is_empty() {
-            verdict = Verdict::Failed(skipped);
-        }
-    }
-    // A program's own failure is vm-run's normal outcome; it reports it.
-    let program_failure = matches!(verdict, Verdict::Failed(_)) && echo == Some("");
-    if !verdict.passed() && !program_failure {
-        println!("xtask: {} guest: {verdict}", kernel.label);
-        if verdict.wants_tail() {
-            match console.tail().count() {
-                0 => println!(
-                    "xtask: the {} guest printed nothing on its console",
-                    kernel.label
-                ),
-                n => println!(
-                    "xtask: last {n} console lines of the {} guest:",
-                    kernel.label
-                ),
-            }
-            for l in console.tail() {
-                println!("    {l}");
-            }
-            let stderr = ended.qemu_stderr.trim();
-            if !stderr.is_empty() {
-                println!("xtask: QEMU said ({}): {stderr}", ended.qemu_status);
-            }
-        }
-    }
-    Ok(BootReport {
-        kernel: kernel.clone(),
-        accel,
-        console,
-        verdict,
-        wall: ended.wall,
-    })
 }

@@ -29,6 +29,9 @@ fn print_summary(reports: &[BootReport]) {
             r.wall.as_secs_f64(),
             r.verdict
         );
+        if let Some(first) = &r.retried {
+            println!("  (booted twice: the first boot crashed before /init: {first})");
+        }
         for p in &r.console.programs {
             let status = p
                 .status
@@ -163,6 +166,10 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
         .collect();
     let skipped_kernels = kernels.len() - reports.len();
     if failures.is_empty() {
+        let retried = reports.iter().filter(|r| r.retried.is_some()).count();
+        if retried > 0 {
+            println!("vm-test: {retried} boot(s) retried after a crash before /init (see above)");
+        }
         println!("vm-test: {} kernel(s) passed, 0 failed", reports.len());
         Ok(ExitCode::SUCCESS)
     } else {
