@@ -335,6 +335,10 @@ fn boot_with(
             &mut console,
         )?;
         let mut verdict = console.verdict(ended.timed_out);
+        if !ended.qemu_ok && ended.timed_out.is_none() && !console.done {
+            let said = ended.qemu_stderr.lines().last().unwrap_or("no message");
+            verdict = Verdict::QemuFailed(format!("{}: {said}", ended.qemu_status));
+        }
         if verdict.passed() {
             if let (Some(want), Some(got)) = (&kernel.release, &console.kernel_release) {
                 if want != got {
@@ -383,7 +387,8 @@ fn boot_with(
         // emulation occasionally trips over the kernel's boot-time code
         // patching (seen: an int3 Oops in sched_clock_cpu on 6.19). A real
         // kernel bug repeats and fails the second boot too.
-        let crashed_before_init = console.kernel_release.is_none()
+        let crashed_before_init = ended.qemu_ok
+            && console.kernel_release.is_none()
             && matches!(
                 verdict,
                 Verdict::KernelPanic(_) | Verdict::KernelProblem(_) | Verdict::NoDone { .. }

@@ -164,6 +164,9 @@ fn build(args: &[String], wanted: &[Target], what: &str) -> Result<Vec<Built>, E
             "building {what} failed ({status}); see cargo's messages above"
         )));
     }
+    // In the order asked for, not in cargo's order of completion.
+    built.sort_by_key(|b| wanted.iter().position(|t| *t == b.target));
+    built.dedup_by(|a, b| a.target == b.target);
     for t in wanted {
         if !built.iter().any(|b| b.target == *t) {
             return Err(Error::env(format!(

@@ -289,6 +289,8 @@ pub enum Verdict {
         /// Whether `/init` had started (reported the kernel release).
         init_started: bool,
     },
+    /// QEMU itself failed (its status and last message).
+    QemuFailed(String),
     /// QEMU ended before `/init` reported `ZCRX-VM-DONE`.
     NoDone {
         /// The program running then, if any.
@@ -317,6 +319,7 @@ impl fmt::Display for Verdict {
             Verdict::Failed(names) => write!(f, "failed: {}", names.join(", ")),
             Verdict::KernelPanic(line) => write!(f, "guest kernel panic: {line}"),
             Verdict::KernelProblem(line) => write!(f, "guest kernel reported a problem: {line}"),
+            Verdict::QemuFailed(why) => write!(f, "QEMU failed: {why}"),
             Verdict::Hang {
                 secs,
                 running,

@@ -172,6 +172,9 @@ pub struct Ended {
     pub qemu_stderr: String,
     /// QEMU's exit status, as text.
     pub qemu_status: String,
+    /// Whether QEMU exited with status 0 (as it does after the guest powers
+    /// off, and after a guest panic with `-no-reboot`).
+    pub qemu_ok: bool,
 }
 
 /// Set by the SIGINT/SIGTERM/SIGHUP handler; the boot loop then kills QEMU.
@@ -341,16 +344,16 @@ pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
     }
     // QEMU closed its console or was killed: wait for it (bounded).
     let wait_until = Instant::now() + Duration::from_secs(10);
-    let status = loop {
+    let (status, qemu_ok) = loop {
         match reaper.0.try_wait() {
-            Ok(Some(s)) => break s.to_string(),
+            Ok(Some(s)) => break (s.to_string(), s.success()),
             Ok(None) if Instant::now() < wait_until => thread::sleep(Duration::from_millis(20)),
             _ => {
                 let _ = reaper.0.kill();
                 break reaper
                     .0
                     .wait()
-                    .map_or_else(|e| e.to_string(), |s| s.to_string());
+                    .map_or_else(|e| (e.to_string(), false), |s| (s.to_string(), false));
             }
         }
     };
@@ -363,5 +366,6 @@ pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
         wall,
         qemu_stderr,
         qemu_status: status,
+        qemu_ok,
     })
 }
