@@ -159,6 +159,24 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
         }
     }
     print_summary(&reports);
+    // One plain closing line, counted over every kernel: libtest's tests, or
+    // the program itself when it is not a libtest binary (or never ran).
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for p in reports.iter().flat_map(|r| &r.console.programs) {
+        if p.libtest && p.status.is_some() {
+            passed += p.passed;
+            failed += p.failed.max(u64::from(!p.ok()));
+        } else if p.ok() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    let boot_failures = reports.iter().filter(|r| !r.verdict.passed()).count() as u64;
+    let closing = format!(
+        "vm-test: {passed} passed, {} failed",
+        failed.max(boot_failures)
+    );
     let failures: Vec<String> = reports
         .iter()
         .filter(|r| !r.verdict.passed())
@@ -170,9 +188,11 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
         if retried > 0 {
             println!("vm-test: {retried} boot(s) retried after a crash before /init (see above)");
         }
-        println!("vm-test: {} kernel(s) passed, 0 failed", reports.len());
+        println!("vm-test: every guest passed on {} kernel(s)", reports.len());
+        println!("{closing}");
         Ok(ExitCode::SUCCESS)
     } else {
+        println!("{closing}");
         let mut msg = format!("vm-test failed: {}", failures.join("; "));
         if skipped_kernels > 0 {
             msg.push_str(&format!(
