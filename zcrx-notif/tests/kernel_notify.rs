@@ -23,16 +23,13 @@ use zcrx_uapi::zcrx_event_desc;
 
 use NotificationKind::{CopyFallback, NoBuffers};
 
-// --- Skipping (until `zcrx-testkit`'s `require!` lands on main) -----------
+// --- Skipping ---------------------------------------------------------------
 
-/// Skips the test with a reason, or fails it under `ZCRX_REQUIRE_KERNEL=1`.
+/// Skips the test with a reason (zcrx-testkit: fails instead under
+/// `ZCRX_REQUIRE_KERNEL=1`).
 macro_rules! skip {
     ($($why:tt)*) => {{
-        let why = format!($($why)*);
-        if std::env::var_os("ZCRX_REQUIRE_KERNEL").is_some_and(|v| v == "1") {
-            panic!("skipped under ZCRX_REQUIRE_KERNEL=1: {why}");
-        }
-        eprintln!("SKIP: {why}");
+        zcrx_testkit::require!(false, $($why)*);
         return;
     }};
 }

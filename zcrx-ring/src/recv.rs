@@ -450,7 +450,6 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         if !ended {
             return None; // not expected for RECV_ZC; nothing to give back
         }
-        let errno = Errno::from_raw_os_error(-c.res);
         if c.res == 0 {
             slot.state = State::Done;
             return Some(if slot.remaining == Some(0) {
@@ -459,6 +458,7 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
                 Event::Eof { conn }
             });
         }
+        let errno = Errno::from_raw_os_error(-c.res);
         if cancelling || errno == Errno::CANCELED {
             slot.state = State::Done;
             return Some(Event::Cancelled { conn });

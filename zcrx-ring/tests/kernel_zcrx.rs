@@ -1,0 +1,572 @@
+//! ZCRX on a real kernel: registration, the receive loop, buffer views and
+//! the refill queue, in NODEV mode over loopback TCP.
+//!
+//! These run in the test VM (Linux 7.3 and 7.2, under
+//! `ZCRX_REQUIRE_KERNEL=1`); on a kernel without NODEV (the 6.18 host, the
+//! 6.19 guest) they skip with the reason, and the `degrade_*` tests check
+//! the typed errors there instead.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use rustix::io::Errno;
+use zcrx_ring::caps::Capabilities;
+use zcrx_ring::ring::{Cqe32, CqeMixed, CqeMode, Ring};
+use zcrx_ring::{Area, Error, Event, EventConfig, Receiver, StatsPlacement, Zcrx};
+use zcrx_testkit::{lacks, require};
+use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
+
+const PAGE: usize = 4096;
+
+/// The byte at `offset` of the test stream.
+fn pattern(offset: u64) -> u8 {
+    (offset.wrapping_mul(31) ^ (offset >> 11)) as u8
+}
+
+/// Whether this kernel runs ZCRX in NODEV mode (and we may register).
+fn nodev_supported() -> bool {
+    Capabilities::query()
+        .zcrx()
+        .is_ok_and(|z| z.supports_nodev())
+}
+
+macro_rules! require_nodev {
+    () => {
+        require!(nodev_supported(), "{}", lacks("ZCRX_REG_NODEV"));
+        require!(
+            zcrx_testkit::has_cap_net_admin(),
+            "needs CAP_NET_ADMIN (run as root)"
+        );
+    };
+}
+
+/// A connected loopback pair: (client, server side).
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// Sends `total` bytes of the pattern on `stream` from a thread, then closes.
+fn send_pattern(mut stream: TcpStream, total: u64) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent = 0u64;
+        while sent < total {
+            let n = (total - sent).min(buf.len() as u64) as usize;
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = pattern(sent + i as u64);
+            }
+            stream.write_all(&buf[..n]).unwrap();
+            sent += n as u64;
+        }
+    })
+}
+
+fn ring<M: CqeMode>(entries: u32) -> Ring<M> {
+    Ring::<M>::builder(entries).build().expect("ring setup")
+}
+
+fn nodev(buffers: usize) -> zcrx_ring::ZcrxBuilder {
+    Zcrx::builder_nodev().area(Area::anonymous(buffers * PAGE).unwrap())
+}
+
+/// Receives everything from one socket, checking the pattern; returns
+/// (bytes, data completions).
+fn receive_all<M: CqeMode>(rx: &mut Receiver<'_, M>, expect: u64) -> (u64, u64) {
+    let mut got = 0u64;
+    let mut completions = 0u64;
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => {
+                for (i, &b) in buf.iter().enumerate() {
+                    let off = got + i as u64;
+                    assert_eq!(b, pattern(off), "wrong byte at offset {off}");
+                }
+                got += buf.len() as u64;
+                completions += 1;
+            }
+            Event::Eof { .. } => break,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(got, expect);
+    (got, completions)
+}
+
+#[test]
+fn registration_reads_back_what_the_kernel_wrote() {
+    require_nodev!();
+    let caps = Capabilities::query();
+    let z = *caps.zcrx().unwrap();
+    let ring = ring::<Cqe32>(8);
+    let zcrx = nodev(16).rq_entries(100).register(&ring).unwrap();
+    assert_eq!(zcrx.rq_entries(), 128, "rounded up to a power of two");
+    assert_eq!(zcrx.rx_buf_len(), PAGE as u32);
+    assert_eq!(zcrx.buffers(), 16);
+    assert!(zcrx.is_nodev());
+    let layout = zcrx.region_layout();
+    assert_eq!(
+        layout.entries_offset,
+        u64::from(z.refill_entries_offset().unwrap()),
+        "the kernel's entries start where its query said"
+    );
+    // 7.2: header 8 (entries at 64); 7.3: header 128 (entries at 128).
+    let (major, minor) = zcrx_testkit::kernel_version();
+    if (major, minor) >= (7, 3) {
+        assert_eq!(layout.entries_offset, 128);
+    } else if (major, minor) == (7, 2) {
+        assert_eq!(layout.entries_offset, 64);
+    }
+    // A second instance on the same ring gets another id.
+    let other = nodev(4).register(&ring).unwrap();
+    assert_ne!(other.id(), zcrx.id());
+}
+
+#[test]
+fn kernel_allocated_region_works() {
+    require_nodev!();
+    let mut ring = ring::<Cqe32>(8);
+    let zcrx = nodev(16).kernel_region(true).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, 300_000);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    receive_all(&mut rx, 300_000);
+    sender.join().unwrap();
+}
+
+#[test]
+fn stream_of_64_mib_through_64_buffers_arrives_intact() {
+    require_nodev!();
+    const TOTAL: u64 = 64 << 20;
+    let mut ring = ring::<Cqe32>(32);
+    let zcrx = nodev(64).rq_entries(64).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    let (_, completions) = receive_all(&mut rx, TOTAL);
+    sender.join().unwrap();
+    // Each of the 64 buffers was used hundreds of times.
+    assert!(completions / 64 >= 200, "{completions} completions");
+    drop(rx);
+    assert_eq!(zcrx.held(), 0);
+}
+
+#[test]
+fn mixed_cqe_ring_receives() {
+    require_nodev!();
+    let mut ring = ring::<CqeMixed>(16);
+    let zcrx = nodev(32).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, 1 << 20);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    receive_all(&mut rx, 1 << 20);
+    sender.join().unwrap();
+}
+
+#[test]
+fn holding_every_buffer_exhausts_then_recovers() {
+    require_nodev!();
+    const TOTAL: u64 = 2 << 20;
+    let mut ring = ring::<Cqe32>(16);
+    let zcrx = nodev(8).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    let mut held = Vec::new();
+    let mut got = 0u64;
+    let mut exhausted = 0;
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => {
+                assert_eq!(buf[0], pattern(got));
+                got += buf.len() as u64;
+                held.push(buf);
+            }
+            Event::BuffersExhausted => {
+                exhausted += 1;
+                assert_eq!(zcrx.held(), zcrx.buffers(), "every buffer is ours");
+                held.clear(); // give them all back: the loop must recover
+            }
+            Event::Eof { .. } => break,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    drop(held);
+    sender.join().unwrap();
+    assert_eq!(got, TOTAL);
+    assert!(
+        exhausted > 0,
+        "holding 8 buffers of a 2 MiB stream must exhaust them"
+    );
+}
+
+#[test]
+fn tiny_completion_ring_overflows_and_recovers() {
+    require_nodev!();
+    const TOTAL: u64 = 4 << 20;
+    let mut ring = Ring::<Cqe32>::builder(1).cq_entries(2).build().unwrap();
+    let zcrx = nodev(256).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    // Let data pile up so one receive produces more completions than fit.
+    thread::sleep(Duration::from_millis(200));
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    receive_all(&mut rx, TOTAL);
+    sender.join().unwrap();
+}
+
+#[test]
+fn eof_and_limit() {
+    require_nodev!();
+    let mut ring = ring::<Cqe32>(8);
+    let zcrx = nodev(16).register(&ring).unwrap();
+    // An empty stream: EOF straight away.
+    let (client, server) = tcp_pair();
+    drop(client);
+    let mut rx = Receiver::new(&mut ring);
+    let conn = rx.add(&zcrx, &server, None).unwrap();
+    match rx.next_event().unwrap() {
+        Event::Eof { conn: c } => assert_eq!(c, conn),
+        other => panic!("expected EOF, got {other:?}"),
+    }
+    // A byte limit.
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, 100_000);
+    let conn = rx.add(&zcrx, &server, Some(10_000)).unwrap();
+    let mut got = 0;
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => got += buf.len(),
+            Event::LimitReached { conn: c } => {
+                assert_eq!(c, conn);
+                break;
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(got, 10_000);
+    sender.join().unwrap();
+}
+
+#[test]
+fn two_instances_on_one_ring() {
+    require_nodev!();
+    let mut ring = ring::<Cqe32>(16);
+    let a = nodev(16).register(&ring).unwrap();
+    let b = nodev(16).register(&ring).unwrap();
+    let (ca, sa) = tcp_pair();
+    let (cb, sb) = tcp_pair();
+    let ta = send_pattern(ca, 500_000);
+    let tb = send_pattern(cb, 700_000);
+    let mut rx = Receiver::new(&mut ring);
+    let conn_a = rx.add(&a, &sa, None).unwrap();
+    let conn_b = rx.add(&b, &sb, None).unwrap();
+    let (mut got_a, mut got_b, mut eofs) = (0u64, 0u64, 0);
+    while eofs < 2 {
+        match rx.next_event().unwrap() {
+            Event::Data { conn, buf } => {
+                let got = if conn == conn_a {
+                    &mut got_a
+                } else {
+                    &mut got_b
+                };
+                assert_eq!(buf[0], pattern(*got));
+                *got += buf.len() as u64;
+            }
+            Event::Eof { .. } => eofs += 1,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!((got_a, got_b), (500_000, 700_000));
+    assert!(conn_a != conn_b);
+    ta.join().unwrap();
+    tb.join().unwrap();
+}
+
+#[test]
+fn export_and_import_into_a_second_ring() {
+    require_nodev!();
+    let caps = Capabilities::query();
+    require!(
+        caps.zcrx().is_ok_and(|z| z.supports_import()),
+        "{}",
+        lacks("ZCRX_REG_IMPORT")
+    );
+    let first = ring::<Cqe32>(8);
+    let mut second = ring::<Cqe32>(8);
+    let zcrx = nodev(32).register(&first).unwrap();
+    let imported_id = zcrx.import_into(second.as_fd()).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, 1 << 20);
+    let mut rx = Receiver::new(&mut second);
+    rx.add_with_id(&zcrx, imported_id, rustix::fd::AsFd::as_fd(&server), None)
+        .unwrap();
+    receive_all(&mut rx, 1 << 20);
+    sender.join().unwrap();
+    drop(first);
+}
+
+#[test]
+fn two_areas_on_one_instance() {
+    require_nodev!();
+    let caps = Capabilities::query();
+    let z = *caps.zcrx().unwrap();
+    let ring0 = ring::<Cqe32>(8);
+    let builder = nodev(8).area(Area::anonymous(8 * PAGE).unwrap());
+    if !z.supports_ctrl(ZCRX_CTRL_ADD_AREA) {
+        // 7.2: a typed "unsupported", before any system call.
+        let err = builder.register(&ring0).unwrap_err();
+        assert_eq!(
+            err,
+            Error::unsupported(
+                "ZCRX_CTRL_ADD_AREA",
+                Some(zcrx_uapi::abi::KernelVersion::new(7, 3))
+            )
+        );
+        return;
+    }
+    let mut ring = ring0;
+    let zcrx = builder.register(&ring).unwrap();
+    assert_eq!(zcrx.area_count(), 2);
+    assert_eq!(zcrx.buffers(), 16);
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, 2 << 20);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    let mut areas_seen = [false; 2];
+    let mut got = 0u64;
+    let mut held = Vec::new();
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => {
+                areas_seen[buf.area_id() as usize] = true;
+                assert_eq!(buf[0], pattern(got));
+                got += buf.len() as u64;
+                // Hold a few so the kernel must use the second area too.
+                held.push(buf);
+                if held.len() > 10 {
+                    held.clear();
+                }
+            }
+            Event::Eof { .. } => break,
+            Event::BuffersExhausted => held.clear(),
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    drop(held);
+    assert_eq!(got, 2 << 20);
+    assert_eq!(areas_seen, [true, true], "completions from both areas");
+    sender.join().unwrap();
+}
+
+#[test]
+fn views_dropped_on_another_thread_come_back() {
+    require_nodev!();
+    const TOTAL: u64 = 4 << 20;
+    let mut ring = ring::<Cqe32>(16);
+    let zcrx = nodev(16).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    let (tx, worker_rx) = std::sync::mpsc::channel::<(u64, zcrx_ring::SharedBuf)>();
+    let worker = thread::spawn(move || {
+        let mut bytes = 0u64;
+        for (offset, buf) in worker_rx {
+            for (i, &b) in buf.iter().enumerate() {
+                assert_eq!(b, pattern(offset + i as u64));
+            }
+            bytes += buf.len() as u64;
+            // Dropped here, on the worker thread.
+        }
+        bytes
+    });
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    let mut got = 0u64;
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => {
+                let len = buf.len() as u64;
+                tx.send((got, buf.into_shared())).unwrap();
+                got += len;
+            }
+            Event::BuffersExhausted => thread::sleep(Duration::from_millis(1)),
+            Event::Eof { .. } => break,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    drop(tx);
+    assert_eq!(worker.join().unwrap(), TOTAL);
+    sender.join().unwrap();
+    zcrx.publish();
+    assert_eq!(zcrx.held(), 0, "every shared view came back");
+}
+
+#[test]
+fn refusals_map_to_typed_errors() {
+    require_nodev!();
+    // A ring without DEFER_TASKRUN: refused before the system call...
+    let plain = Ring::<Cqe32>::builder(4)
+        .defer_taskrun(false)
+        .build()
+        .unwrap();
+    let err = nodev(4).register(&plain).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { field: "ring", .. }),
+        "{err}"
+    );
+    // ...and by the kernel (EINVAL) when only the fd is known.
+    let err = nodev(4).register_fd(plain.as_fd()).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
+    // Sizes checked before any system call.
+    let ring = ring::<Cqe32>(4);
+    let err = nodev(4).rq_entries(40000).register(&ring).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "rq_entries",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = nodev(4).rx_buf_len(8192).register(&ring).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "rx_buf_len",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = Zcrx::builder_nodev().register(&ring).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { field: "areas", .. }),
+        "{err}"
+    );
+    // Arming an event type that has not fired: the kernel's EINVAL.
+    let caps = Capabilities::query();
+    if caps.zcrx().is_ok_and(|z| z.supports_events()) {
+        let zcrx = nodev(4)
+            .events(EventConfig {
+                user_data: 7,
+                mask: ZcrxEventMask::COPY,
+                stats: StatsPlacement::None,
+            })
+            .register(&ring)
+            .unwrap();
+        let err = zcrx.arm_event(ZCRX_EVENT_COPY).unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::INVAL), "{err}");
+        // A stats offset computed the 7.2 way on a kernel with a larger
+        // header is refused with ERANGE by the kernel (our check is skipped).
+        let z = *caps.zcrx().unwrap();
+        if z.rq_hdr_size > 64 {
+            let entries_72_style = 64 + 16 * 64;
+            let err = nodev(4)
+                .rq_entries(64)
+                .events(EventConfig {
+                    user_data: 7,
+                    mask: ZcrxEventMask::COPY,
+                    stats: StatsPlacement::At(entries_72_style),
+                })
+                .unchecked()
+                .register(&ring)
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidConfig {
+                        field: "stats_offset",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_cap_net_admin_is_permission_denied() {
+    require_nodev!();
+    // Capabilities are per thread: drop CAP_NET_ADMIN in a fresh one.
+    let handle = thread::spawn(|| {
+        drop_cap_net_admin();
+        let ring = ring::<Cqe32>(4);
+        nodev(4).register(&ring).unwrap_err()
+    });
+    let err = handle.join().unwrap();
+    assert_eq!(
+        err,
+        Error::PermissionDenied {
+            op: "IORING_REGISTER_ZCRX_IFQ",
+            capability: "CAP_NET_ADMIN"
+        }
+    );
+}
+
+/// Removes CAP_NET_ADMIN from the calling thread's effective set.
+fn drop_cap_net_admin() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget with a v3 header and two data words, as the ABI says.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    assert_eq!(r, 0);
+    data[0].effective &= !(1 << CAP_NET_ADMIN);
+    // SAFETY: as above; only lowers this thread's effective set.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    assert_eq!(r, 0);
+}
+
+/// On kernels without NODEV (the 6.19 guest, the 6.18 host) registration
+/// fails with a typed "unsupported" naming what is missing.
+#[test]
+fn degrade_without_nodev() {
+    if nodev_supported() {
+        return; // covered by the tests above
+    }
+    let Ok(ring) = Ring::<Cqe32>::builder(4).build() else {
+        return; // no io_uring at all: nothing to degrade
+    };
+    let err = nodev(4).register(&ring).unwrap_err();
+    let text = err.to_string();
+    match Capabilities::query().zcrx() {
+        Ok(_) => assert_eq!(
+            err,
+            Error::unsupported(
+                "ZCRX_REG_NODEV",
+                Some(zcrx_uapi::abi::KernelVersion::new(7, 1))
+            )
+        ),
+        Err(_) => assert!(err.is_unsupported(), "{text}"),
+    }
+    assert!(text.contains("needs Linux >="), "{text}");
+}
