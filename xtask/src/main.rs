@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ci;
 mod debian;
 mod pins;
 mod vm;
@@ -26,11 +27,16 @@ enum Command {
     /// Run one workspace binary (or static executable) in a QEMU guest; the
     /// exit status is the program's.
     VmRun(vm::RunArgs),
+    /// Every check of the project, as CI runs it (`.ci/run`): fmt, clippy,
+    /// no_std builds, host tests, docs, ABI checks, MSRV, Miri, loom, the
+    /// benchmarks' build and the guest tests.
+    Ci(ci::CiArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Ci(args) => return ci::ci(&args),
         Command::VmTest(args) => vm::vm_test(&args),
         Command::VmRun(args) => vm::vm_run(&args),
     };

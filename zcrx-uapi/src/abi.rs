@@ -371,3 +371,96 @@ pub(crate) use uapi_consts;
 pub const fn field_size<T, F>(_accessor: fn(&T) -> &F) -> usize {
     core::mem::size_of::<F>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        for (i, s) in STRUCTS.iter().enumerate() {
+            assert!(STRUCTS[..i].iter().all(|o| o.name != s.name), "{}", s.name);
+            for (j, f) in s.fields.iter().enumerate() {
+                assert!(
+                    s.fields[..j].iter().all(|o| o.name != f.name),
+                    "{}.{}",
+                    s.name,
+                    f.name
+                );
+            }
+        }
+        let all: alloc_free::Names = constants().map(|c| c.name).collect();
+        assert!(all.unique());
+    }
+
+    #[test]
+    fn fields_lie_inside_their_struct_and_are_not_newer_than_it_claims() {
+        for s in STRUCTS {
+            for f in s.fields {
+                assert!(f.offset + f.size <= s.size, "{}.{}", s.name, f.name);
+                assert!(
+                    f.since >= s.since,
+                    "{}.{} is older than its struct",
+                    s.name,
+                    f.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookups_and_versions() {
+        let sqe = find_struct("io_uring_sqe").unwrap();
+        let idx = sqe.field("zcrx_ifq_idx").unwrap();
+        assert_eq!(
+            (idx.offset, idx.size, idx.rust_field),
+            (44, 4, "file_index")
+        );
+        assert_eq!(idx.since, KernelVersion::new(6, 15));
+        assert_eq!(
+            find_const("ZCRX_CTRL_ADD_AREA").unwrap().since,
+            KernelVersion::new(7, 3)
+        );
+        assert_eq!(
+            find_const("IORING_ZCRX_AREA_MASK").unwrap().value,
+            0xffff_0000_0000_0000
+        );
+        assert_eq!(
+            KernelVersion::from_version_code(0x07_03_04),
+            KernelVersion::new(7, 3)
+        );
+        assert!(KernelVersion::new(6, 19) < KernelVersion::new(7, 0));
+        assert!(OMITTED.iter().any(|o| o.name == "__ZCRX_CTRL_LAST"));
+    }
+
+    /// A fixed-size set of names, so the check needs no allocation.
+    mod alloc_free {
+        pub struct Names {
+            names: [&'static str; 256],
+            len: usize,
+        }
+
+        impl FromIterator<&'static str> for Names {
+            fn from_iter<I: IntoIterator<Item = &'static str>>(iter: I) -> Self {
+                let mut n = Names {
+                    names: [""; 256],
+                    len: 0,
+                };
+                for s in iter {
+                    n.names[n.len] = s;
+                    n.len += 1;
+                }
+                n
+            }
+        }
+
+        impl Names {
+            pub fn unique(&self) -> bool {
+                let v = &self.names[..self.len];
+                v.iter()
+                    .enumerate()
+                    .all(|(i, a)| v[..i].iter().all(|b| a != b))
+            }
+        }
+    }
+}

@@ -531,3 +531,78 @@ impl ZcrxEventMask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctrl_constructors_fill_op_and_union() {
+        let f = zcrx_ctrl::flush_rq(3);
+        assert_eq!((f.zcrx_id, f.op), (3, ZCRX_CTRL_FLUSH_RQ));
+        assert_eq!(f.zc_flush, zcrx_ctrl_flush_rq::default());
+
+        let e = zcrx_ctrl::export(4);
+        assert_eq!(e.op, ZCRX_CTRL_EXPORT);
+        assert_eq!(e.zc_export().zcrx_fd, 0);
+
+        let a = zcrx_ctrl::arm_event(5, ZCRX_EVENT_COPY);
+        assert_eq!(a.op, ZCRX_CTRL_ARM_EVENT);
+        assert_eq!(a.zc_arm_event().event_type, ZCRX_EVENT_COPY);
+        assert_eq!(a.zc_arm_event().__resv, [0; 11]);
+
+        let d = zcrx_ctrl::add_area(6, 0xdead_beef_0000);
+        assert_eq!(d.op, ZCRX_CTRL_ADD_AREA);
+        assert_eq!(d.zc_area().area_ptr, 0xdead_beef_0000);
+    }
+
+    #[test]
+    fn union_members_share_the_same_bytes() {
+        let mut c = zcrx_ctrl::export(1);
+        // The kernel writes the fd as the first u32 of the union.
+        let mut words = c.zc_flush.__resv;
+        words[0] = u64::from_ne_bytes({
+            let mut b = [0u8; 8];
+            b[..4].copy_from_slice(&42u32.to_ne_bytes());
+            b
+        });
+        c.zc_flush.__resv = words;
+        assert_eq!(c.zc_export().zcrx_fd, 42);
+        // Writing one member and reading another sees the same bytes.
+        let mut v = zcrx_ctrl_export {
+            zcrx_fd: 7,
+            __resv1: [0; 11],
+        };
+        v.__resv1[10] = 0xabcd;
+        c.set_zc_export(v);
+        assert_eq!(c.zc_export(), v);
+        assert_eq!(c.zc_arm_event().event_type, 7);
+        assert_eq!(c.zc_arm_event().__resv[10], 0xabcd);
+    }
+
+    #[test]
+    fn event_masks_are_one_bit_per_index() {
+        assert_eq!(
+            ZcrxEventMask::from_event_type(ZCRX_EVENT_ALLOC_FAIL),
+            Some(ZcrxEventMask::ALLOC_FAIL)
+        );
+        assert_eq!(
+            ZcrxEventMask::from_event_type(ZCRX_EVENT_COPY),
+            Some(ZcrxEventMask::COPY)
+        );
+        assert_eq!(ZcrxEventMask::from_event_type(32), None);
+        // Unknown bits from newer kernels are kept.
+        let m = ZcrxEventMask::from_bits_retain(0b1000_0011);
+        assert_eq!(m.bits(), 0b1000_0011);
+        assert!(m.contains(ZcrxEventMask::COPY));
+    }
+
+    #[test]
+    fn area_mask_and_shift_agree() {
+        assert_eq!(IORING_ZCRX_AREA_MASK, 0xffff_0000_0000_0000);
+        assert_eq!(
+            1u64 << IORING_ZCRX_AREA_SHIFT,
+            IORING_ZCRX_AREA_MASK & !(IORING_ZCRX_AREA_MASK << 1)
+        );
+    }
+}
