@@ -650,4 +650,54 @@ mod tests {
         drop(batch);
         assert_eq!(fake.head.load(Ordering::Relaxed), 2);
     }
+
+    mod arbitrary_memory {
+        //! Whatever the kernel (or a bug) leaves in the ring's memory and
+        //! tail, reading completions stays inside the mapping, terminates,
+        //! and yields no more entries than slots.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn check<M: CqeMode>(words: &[u64], head: u32, delta: u32) {
+            const ENTRIES: u32 = 8;
+            let mut cq = FakeCq::new(ENTRIES, M::MIXED, head);
+            for (unit, pair) in words.chunks_exact(2).enumerate().take(cq.cqes.len()) {
+                cq.write(unit, cqe(pair[0], pair[1] as i32, (pair[1] >> 32) as u32));
+            }
+            cq.tail.store(head.wrapping_add(delta), Ordering::Release);
+            let mut inner = cq.inner();
+            let mut n = 0u32;
+            for c in Completions::<M>::new(&mut inner) {
+                n += 1;
+                if !M::MIXED {
+                    assert!(c.big.is_some());
+                }
+            }
+            assert!(n <= ENTRIES.min(delta));
+            // The head never runs past the clamped tail.
+            let consumed = cq.head.load(Ordering::Relaxed).wrapping_sub(head);
+            assert!(consumed <= ENTRIES.min(delta));
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn cqe32_ring(words in proptest::collection::vec(any::<u64>(), 32), head in any::<u32>(), delta in any::<u32>()) {
+                check::<Cqe32>(&words, head, delta);
+            }
+
+            #[test]
+            fn mixed_ring(
+                words in proptest::collection::vec(
+                    prop_oneof![any::<u64>(), Just(u64::from(IORING_CQE_F_32) << 32), Just(u64::from(IORING_CQE_F_SKIP) << 32)],
+                    32,
+                ),
+                head in any::<u32>(),
+                delta in any::<u32>(),
+            ) {
+                check::<CqeMixed>(&words, head, delta);
+            }
+        }
+    }
 }
