@@ -31,21 +31,15 @@ impl Region {
         NonNull::new(self.words.as_mut_ptr().cast()).unwrap()
     }
     fn tail(&self) -> u32 {
+        let p = self.words.as_ptr().cast::<u8>().wrapping_add(64);
         // SAFETY: offset 64 is inside the region and 4-aligned.
-        unsafe { &*self.words.as_ptr().cast::<u8>().add(64).cast::<AtomicU32>() }
-            .load(Ordering::Acquire)
+        unsafe { &*p.cast::<AtomicU32>() }.load(Ordering::Acquire)
     }
     fn entry(&self, i: u32) -> io_uring_zcrx_rqe {
         let at = 128 + 16 * (i % ENTRIES) as usize;
+        let p = self.words.as_ptr().cast::<u8>().wrapping_add(at);
         // SAFETY: inside the region and 8-aligned.
-        unsafe {
-            self.words
-                .as_ptr()
-                .cast::<u8>()
-                .add(at)
-                .cast::<io_uring_zcrx_rqe>()
-                .read()
-        }
+        unsafe { p.cast::<io_uring_zcrx_rqe>().read() }
     }
     fn consume_to(&self, head: u32) {
         // SAFETY: offset 0 is inside the region and 4-aligned.
