@@ -1,25 +1,84 @@
 //! Safe io_uring zero-copy receive (ZCRX) on top of rustix.
 //!
-//! This crate is being built; see the workspace README for its status.
+//! The layers, bottom up:
+//!
+//! - [`ring`]: an io_uring ring (setup, mmap, SQE push, completion batches)
+//!   with a typestate for 32-byte ([`Cqe32`]) and mixed-size ([`CqeMixed`])
+//!   completions; defaults fit ZCRX (`SINGLE_ISSUER | DEFER_TASKRUN`).
+//! - [`caps`]: what the kernel supports, from one `IORING_REGISTER_QUERY`.
+//! - [`area`]: receive memory — anonymous, huge pages, caller-owned, dmabuf.
+//! - [`region`]: the refill region, sized from the kernel's reported header
+//!   size and alignment (7.3 moved the tail to its own cache line: entries at
+//!   128 instead of 64), never from constants.
+//! - [`zcrx`]: registration ([`ZcrxBuilder`], NIC or NODEV), the
+//!   registered instance ([`Zcrx`]): validated write-back values, control
+//!   operations, export/import, several areas, stats.
+//! - [`buf`]: checked buffer views ([`Buf`], [`SharedBuf`]) that go back to
+//!   the kernel exactly once.
+//! - [`refill`]: the lock-free single-producer refill queue (one
+//!   store-release per batch, the head read only when the cached space runs
+//!   out).
+//! - [`recv`]: the receive loop ([`Receiver`]) over multishot
+//!   `IORING_OP_RECV_ZC`.
+//!
+//! The one raw system-call module (registrations rustix cannot express) is
+//! private and audited; every `unsafe` block carries a `SAFETY` comment.
+//! Errors are one typed [`Error`] that names the cause.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+//!
+//! fn receive(sock: std::net::TcpStream) -> zcrx_ring::Result<u64> {
+//!     let mut ring: Ring = Ring::new(64)?;
+//!     let zcrx = Zcrx::builder_nodev()
+//!         .area(Area::anonymous(1024 * 4096)?)
+//!         .register(&ring)?;
+//!     let mut rx = Receiver::new(&mut ring);
+//!     rx.add(&zcrx, &sock, None)?;
+//!     let mut total = 0;
+//!     for event in &mut rx {
+//!         match event? {
+//!             Event::Data { buf, .. } => total += buf.len() as u64,
+//!             Event::Eof { .. } => break,
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok(total)
+//! }
+//! ```
+//!
+//! # Teardown and threads
+//!
+//! Dropping in any order is memory-safe: buffer views borrow their instance;
+//! [`SharedBuf`]s keep their area mapped; the kernel's page pins keep the
+//! pages it may still write alive until it releases the instance (see
+//! [`area`](crate::area#teardown)). `SINGLE_ISSUER` rings accept submissions
+//! and registrations only from the thread that created them.
+//!
+//! # Features
+//!
+//! `std` (default): conversion of [`Error`] into `std::io::Error` and
+//! interface lookup by name. Without it the crate is `no_std` + `alloc`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
 
-pub mod error;
-pub mod ring;
-pub(crate) mod sys;
-
-pub use error::{Error, Result, Unsupported};
 pub mod area;
-pub mod caps;
-pub use area::{Area, PageBacking};
 pub mod buf;
+pub mod caps;
+pub mod error;
 pub mod recv;
 pub mod refill;
 pub mod region;
+pub mod ring;
+pub(crate) mod sys;
 pub mod zcrx;
 
+pub use area::{Area, PageBacking};
 pub use buf::{Buf, SharedBuf};
+pub use error::{Error, Result, Unsupported};
 pub use recv::{ConnId, Event, Receiver};
 pub use region::{RegionLayout, StatsPlacement};
 pub use ring::{

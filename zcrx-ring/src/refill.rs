@@ -15,7 +15,7 @@
 //! themselves back through a shared reference; it is therefore `!Sync`, which
 //! is exactly the single-producer rule.
 //!
-//! The memory behind the ring is abstracted by [`RefillMemory`], so that the
+//! The memory behind the ring is abstracted by a private trait, so that the
 //! same producer code runs against the kernel's mapping, against plain memory
 //! under Miri, and against a model kernel under loom.
 
