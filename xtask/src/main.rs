@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod abi;
 mod ci;
 mod debian;
 mod pins;
@@ -31,6 +32,10 @@ enum Command {
     /// no_std builds, host tests, docs, ABI checks, MSRV, Miri, loom, the
     /// benchmarks' build and the guest tests.
     Ci(ci::CiArgs),
+    /// Compare zcrx-uapi with real Linux uapi headers (exit 1 on a difference).
+    CheckAbi(abi::CheckArgs),
+    /// Regenerate zcrx-uapi/tests/layout_generated.rs from the pinned headers.
+    RegenAbi(abi::RegenArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +44,8 @@ fn main() -> ExitCode {
         Command::Ci(args) => return ci::ci(&args),
         Command::VmTest(args) => vm::vm_test(&args),
         Command::VmRun(args) => vm::vm_run(&args),
+        Command::CheckAbi(args) => return abi::check_abi(&args),
+        Command::RegenAbi(args) => return abi::regen_abi(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

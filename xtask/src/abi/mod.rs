@@ -1,0 +1,411 @@
+//! `cargo xtask check-abi` and `cargo xtask regen-abi`: the crate
+//! `zcrx-uapi` against real Linux uapi headers.
+//!
+//! The crate side is read from [`zcrx_uapi::abi`] (the tables the crate's
+//! own compiler computes); the header side comes from the C compiler
+//! ([`cprobe`]: sizes, alignments, offsets, values) and from a small parser
+//! of the header text ([`cparse`]: which items and member types exist).
+//! [`compare`] applies the version rules; [`regen`] writes the offline
+//! snapshot test.
+//!
+//! Exit status: 0 when everything matches, 1 when something differs (a
+//! table `item | header | crate` is printed), 2 when the check could not run
+//! (bad `--headers`, no C compiler, no registry …), with a message naming
+//! the cause.
+
+pub mod compare;
+pub mod cparse;
+pub mod cprobe;
+pub mod fetch;
+pub mod headers;
+pub mod regen;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use compare::{CrateAbi, Report};
+use cprobe::Compiler;
+use headers::{HeaderTree, ParsedHeaders};
+
+/// Why a command could not run (exit status 2).
+#[derive(Debug)]
+pub enum AbiError {
+    /// `--headers DIR` is not a uapi include tree.
+    NoHeaders {
+        /// The directory given.
+        dir: PathBuf,
+        /// What it lacks.
+        missing: String,
+    },
+    /// No usable C compiler.
+    NoCompiler {
+        /// What was tried.
+        tried: Vec<String>,
+    },
+    /// The probe did not compile for a reason other than absent items.
+    CompileFailed {
+        /// Which compiler.
+        compiler: String,
+        /// The generated file (kept for inspection).
+        c_file: PathBuf,
+        /// The compiler's complaints.
+        detail: String,
+    },
+    /// The compiled probe failed to run.
+    ProbeFailed {
+        /// The executable.
+        exe: PathBuf,
+        /// Status and stderr.
+        detail: String,
+    },
+    /// The probe printed something unexpected.
+    ProbeOutput(String),
+    /// The compiler took a header from outside the tree under test.
+    HeadersOutsideTree {
+        /// The header in question.
+        header: &'static str,
+        /// Where the compiler found it.
+        used: String,
+        /// The tree under test.
+        tree: PathBuf,
+    },
+    /// A header could not be parsed.
+    Parse {
+        /// The header.
+        file: PathBuf,
+        /// What went wrong.
+        err: cparse::ParseError,
+    },
+    /// Pinned headers could not be obtained.
+    Fetch(String),
+    /// An I/O operation failed.
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        err: std::io::Error,
+    },
+    /// `rustfmt` could not format the generated test.
+    Rustfmt(String),
+}
+
+impl AbiError {
+    /// An I/O error on `path` while doing `verb` (`read`, `write` …).
+    pub fn io(path: &Path, verb: &str, err: std::io::Error) -> Self {
+        AbiError::Io {
+            what: format!("{verb} {}", path.display()),
+            err,
+        }
+    }
+}
+
+impl fmt::Display for AbiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AbiError::NoHeaders { dir, missing } => write!(
+                f,
+                "{} is not a Linux uapi include tree: {missing} is missing (expected a directory \
+                 holding linux/io_uring.h and linux/version.h, such as /usr/include or the \
+                 usr/include of `make headers_install`)",
+                dir.display()
+            ),
+            AbiError::NoCompiler { tried } => write!(
+                f,
+                "no C compiler found (tried {}); install gcc or clang, or set $CC",
+                tried.join(", ")
+            ),
+            AbiError::CompileFailed {
+                compiler,
+                c_file,
+                detail,
+            } => write!(
+                f,
+                "the C compiler ({compiler}) failed on {} for a reason other than missing \
+                 items:\n{detail}",
+                c_file.display()
+            ),
+            AbiError::ProbeFailed { exe, detail } => {
+                write!(f, "the compiled probe {} failed: {detail}", exe.display())
+            }
+            AbiError::ProbeOutput(line) => write!(f, "unexpected probe output: {line:?}"),
+            AbiError::HeadersOutsideTree { header, used, tree } => write!(
+                f,
+                "the C compiler took {header} from {used}, not from the tree under test ({})",
+                tree.display()
+            ),
+            AbiError::Parse { file, err } => {
+                write!(f, "cannot parse {}: {err}", file.display())
+            }
+            AbiError::Fetch(msg) => write!(f, "cannot obtain the pinned headers: {msg}"),
+            AbiError::Io { what, err } => write!(f, "cannot {what}: {err}"),
+            AbiError::Rustfmt(msg) => write!(f, "rustfmt failed: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for AbiError {}
+
+/// The workspace root (the parent of the xtask crate).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `<workspace>/target`).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_root().join(d)
+            }
+        }
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// Arguments of `cargo xtask check-abi`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Check against this uapi include tree (the directory holding
+    /// linux/io_uring.h) instead of a pinned Debian linux-libc-dev.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kernel_version", "all_pinned"])]
+    pub headers: Option<PathBuf>,
+    /// Check against the pinned linux-libc-dev of this kernel series (7.3,
+    /// 7.2, 6.19); default: 7.3.
+    #[arg(long, value_name = "VER", conflicts_with = "all_pinned")]
+    pub kernel_version: Option<String>,
+    /// Check against every pinned version, one line each.
+    #[arg(long)]
+    pub all_pinned: bool,
+    /// Also list the items newer than the headers and the differences that
+    /// versioning explains.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Only print the include directory that would be checked (fetching it
+    /// if needed), then exit.
+    #[arg(long)]
+    pub print_headers_dir: bool,
+}
+
+/// Arguments of `cargo xtask regen-abi`.
+#[derive(Debug, clap::Args)]
+pub struct RegenArgs {
+    /// Generate from this uapi include tree instead of the pinned default
+    /// (Linux 7.3) linux-libc-dev.
+    #[arg(long, value_name = "DIR")]
+    pub headers: Option<PathBuf>,
+    /// Do not write: fail (exit 1) if the committed file differs from what
+    /// would be generated.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Where a tree comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A directory given with `--headers`.
+    Dir(PathBuf),
+    /// A pinned Debian package; `None` for the default.
+    Pinned(Option<String>),
+}
+
+/// Opens the tree of `source`, fetching a pinned package if needed.
+pub fn open_tree(source: &Source, cc: &Compiler) -> Result<HeaderTree, AbiError> {
+    match source {
+        Source::Dir(dir) => HeaderTree::open(dir, None, cc),
+        Source::Pinned(sel) => {
+            let fetched = fetch::pinned_headers(sel.as_deref())?;
+            HeaderTree::open(&fetched.include, Some(fetched.label), cc)
+        }
+    }
+}
+
+/// The outcome of checking one tree.
+pub struct Checked {
+    /// The tree.
+    pub tree: HeaderTree,
+    /// The comparison.
+    pub report: Report,
+}
+
+/// Runs the whole check against one tree.
+pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> {
+    let krate = CrateAbi::current();
+    let parsed = ParsedHeaders::read(&tree)?;
+    let req = compare::request(&krate, &parsed);
+    let probe = cprobe::probe(cc, &tree, &req)?;
+    let report = compare::compare(&krate, &parsed, &probe);
+    Ok(Checked { tree, report })
+}
+
+/// Formats rows as a `|`-separated table with a header line.
+pub fn table(rows: &[[&str; 3]]) -> String {
+    let head = ["item", "header", "crate"];
+    let mut w = [0usize; 3];
+    for r in std::iter::once(&head).chain(rows) {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |r: &[&str; 3]| {
+        format!(
+            "{:<w0$} | {:<w1$} | {}",
+            r[0],
+            r[1],
+            r[2],
+            w0 = w[0],
+            w1 = w[1]
+        )
+        .trim_end()
+        .to_string()
+    };
+    let mut out = line(&head);
+    out.push('\n');
+    out.push_str(&format!(
+        "{}-+-{}-+-{}\n",
+        "-".repeat(w[0]),
+        "-".repeat(w[1]),
+        "-".repeat(w[2])
+    ));
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// Prints one tree's result; returns whether it matched.
+fn print_checked(c: &Checked, verbose: bool) -> bool {
+    let r = &c.report;
+    let kernel = format!("Linux {} ({})", r.kernel, c.tree.label);
+    if verbose {
+        for (item, since) in &r.newer {
+            println!("  newer than these headers: {item} (since {since})");
+        }
+        for n in &r.notes {
+            println!("  accepted: {n}");
+        }
+    }
+    if r.diffs.is_empty() {
+        println!(
+            "check-abi: {kernel}: {} structs, {} fields, {} constants match; {} newer than these headers",
+            r.structs_ok,
+            r.fields_ok,
+            r.consts_ok,
+            r.newer.len()
+        );
+        true
+    } else {
+        let rows: Vec<[&str; 3]> = r
+            .diffs
+            .iter()
+            .map(|d| [d.item.as_str(), d.header.as_str(), d.krate.as_str()])
+            .collect();
+        print!("{}", table(&rows));
+        println!(
+            "check-abi: {kernel}: {} differences ({} structs, {} fields, {} constants match; {} newer than these headers)",
+            r.diffs.len(),
+            r.structs_ok,
+            r.fields_ok,
+            r.consts_ok,
+            r.newer.len()
+        );
+        false
+    }
+}
+
+/// `cargo xtask check-abi`.
+pub fn check_abi(args: &CheckArgs) -> ExitCode {
+    let sources: Vec<Source> = if let Some(dir) = &args.headers {
+        vec![Source::Dir(dir.clone())]
+    } else if args.all_pinned {
+        fetch::pinned_selectors()
+            .into_iter()
+            .map(|s| Source::Pinned(Some(s.to_string())))
+            .collect()
+    } else {
+        vec![Source::Pinned(args.kernel_version.clone())]
+    };
+    let cc = match cprobe::find_compiler() {
+        Ok(cc) => cc,
+        Err(e) => return fail(&e),
+    };
+    let mut status = 0u8;
+    for source in &sources {
+        let tree = match open_tree(source, &cc) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("check-abi: {e}");
+                status = 2;
+                continue;
+            }
+        };
+        if args.print_headers_dir {
+            println!("{}", tree.include.display());
+            continue;
+        }
+        match check_tree(tree, &cc) {
+            Ok(c) => {
+                if !print_checked(&c, args.verbose) && status == 0 {
+                    status = 1;
+                }
+            }
+            Err(e) => {
+                eprintln!("check-abi: {e}");
+                status = 2;
+            }
+        }
+    }
+    ExitCode::from(status)
+}
+
+fn fail(e: &AbiError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+/// `cargo xtask regen-abi`.
+pub fn regen_abi(args: &RegenArgs) -> ExitCode {
+    match regen::run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => fail(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(&[["a.len size", "8", "4"], ["ZCRX_REG_NODEV", "4", "2"]]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "item           | header | crate");
+        assert_eq!(lines[1], "---------------+--------+------");
+        assert_eq!(lines[2], "a.len size     | 8      | 4");
+        assert_eq!(lines[3], "ZCRX_REG_NODEV | 4      | 2");
+    }
+
+    #[test]
+    fn bad_headers_dir_names_the_cause() {
+        let cc = Compiler {
+            argv: vec!["cc".into()],
+            origin: "cc".into(),
+        };
+        let dir = std::env::temp_dir().join(format!("zcrx-abi-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = HeaderTree::open(&dir, None, &cc).unwrap_err();
+        assert!(e.to_string().contains("linux/io_uring.h is missing"), "{e}");
+        let e = HeaderTree::open(&dir.join("nope"), None, &cc).unwrap_err();
+        assert!(
+            e.to_string().contains("not a Linux uapi include tree"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
