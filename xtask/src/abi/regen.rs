@@ -158,12 +158,12 @@ pub fn line_diff<'a>(old: &'a str, new: &'a str) -> Vec<(char, &'a str)> {
         if i < a.len() && j < b.len() && a[i] == b[j] {
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(('+', b[j]));
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push(('-', a[i]));
             i += 1;
+        } else {
+            out.push(('+', b[j]));
+            j += 1;
         }
     }
     out
@@ -223,8 +223,8 @@ fn report_check(committed: &str, fresh: &str, fresh_path: &std::path::Path, labe
     let removed = diff.iter().filter(|(c, _)| *c == '-').count();
     let added = diff.len() - removed;
     println!(
-        "regen-abi --check: {SNAPSHOT} is out of date ({label}): {removed} lines would go, \
-         {added} would come"
+        "regen-abi --check: {SNAPSHOT} is out of date ({label}): lines removed {removed}, \
+         added {added}"
     );
     for (c, line) in diff.iter().take(40) {
         println!("{c} {line}");
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn diff_of_lines() {
         let d = line_diff("a\nb\nc\n", "a\nx\nc\nd\n");
-        assert_eq!(d, [('+', "x"), ('-', "b"), ('+', "d")]);
+        assert_eq!(d, [('-', "b"), ('+', "x"), ('+', "d")]);
         assert!(line_diff("same\n", "same\n").is_empty());
     }
 
