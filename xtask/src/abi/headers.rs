@@ -30,7 +30,7 @@ impl HeaderTree {
         if !dir.is_dir() {
             return Err(AbiError::NoHeaders {
                 dir: dir.to_path_buf(),
-                missing: "the directory itself".into(),
+                reason: "no such directory".into(),
             });
         }
         let include = dir
@@ -40,7 +40,7 @@ impl HeaderTree {
             if !include.join(rel).is_file() {
                 return Err(AbiError::NoHeaders {
                     dir: dir.to_path_buf(),
-                    missing: rel.into(),
+                    reason: format!("{rel} is missing"),
                 });
             }
         }

@@ -35,8 +35,8 @@ pub enum AbiError {
     NoHeaders {
         /// The directory given.
         dir: PathBuf,
-        /// What it lacks.
-        missing: String,
+        /// What is wrong with it (`linux/io_uring.h is missing`).
+        reason: String,
     },
     /// No usable C compiler.
     NoCompiler {
@@ -103,11 +103,11 @@ impl AbiError {
 impl fmt::Display for AbiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AbiError::NoHeaders { dir, missing } => write!(
+            AbiError::NoHeaders { dir, reason } => write!(
                 f,
-                "{} is not a Linux uapi include tree: {missing} is missing (expected a directory \
-                 holding linux/io_uring.h and linux/version.h, such as /usr/include or the \
-                 usr/include of `make headers_install`)",
+                "{} is not a Linux uapi include tree: {reason} (expected a directory holding \
+                 linux/io_uring.h and linux/version.h, such as /usr/include or the usr/include \
+                 of `make headers_install`)",
                 dir.display()
             ),
             AbiError::NoCompiler { tried } => write!(
@@ -332,14 +332,14 @@ pub fn check_abi(args: &CheckArgs) -> ExitCode {
     };
     let cc = match cprobe::find_compiler() {
         Ok(cc) => cc,
-        Err(e) => return fail(&e),
+        Err(e) => return fail("check-abi", &e),
     };
     let mut status = 0u8;
     for source in &sources {
         let tree = match open_tree(source, &cc) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("check-abi: {e}");
+                eprintln!("check-abi: error: {e}");
                 status = 2;
                 continue;
             }
@@ -355,7 +355,7 @@ pub fn check_abi(args: &CheckArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("check-abi: {e}");
+                eprintln!("check-abi: error: {e}");
                 status = 2;
             }
         }
@@ -363,8 +363,8 @@ pub fn check_abi(args: &CheckArgs) -> ExitCode {
     ExitCode::from(status)
 }
 
-fn fail(e: &AbiError) -> ExitCode {
-    eprintln!("error: {e}");
+fn fail(command: &str, e: &AbiError) -> ExitCode {
+    eprintln!("{command}: error: {e}");
     ExitCode::from(2)
 }
 
@@ -373,7 +373,7 @@ pub fn regen_abi(args: &RegenArgs) -> ExitCode {
     match regen::run(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) => fail(&e),
+        Err(e) => fail("regen-abi", &e),
     }
 }
 
