@@ -77,6 +77,13 @@ pub enum AbiError {
         /// What went wrong.
         err: cparse::ParseError,
     },
+    /// `--kernel-version` names no pinned kernel.
+    UnknownKernel {
+        /// What was asked for.
+        asked: String,
+        /// The pinned series.
+        pinned: String,
+    },
     /// Pinned headers could not be obtained.
     Fetch(String),
     /// An I/O operation failed.
@@ -137,6 +144,11 @@ impl fmt::Display for AbiError {
             AbiError::Parse { file, err } => {
                 write!(f, "cannot parse {}: {err}", file.display())
             }
+            AbiError::UnknownKernel { asked, pinned } => write!(
+                f,
+                "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for \
+                 any other uapi tree"
+            ),
             AbiError::Fetch(msg) => write!(f, "cannot obtain the pinned headers: {msg}"),
             AbiError::Io { what, err } => write!(f, "cannot {what}: {err}"),
             AbiError::Rustfmt(msg) => write!(f, "rustfmt failed: {msg}"),
