@@ -206,6 +206,8 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
                 "--",
                 "ring::",
                 "refill::",
+                "--skip",
+                "arbitrary",
             ],
         );
         s.env.push(("MIRIFLAGS", "-Zmiri-tree-borrows".to_owned()));
