@@ -743,6 +743,15 @@ impl Zcrx {
         self.refill.unpublished()
     }
 
+    /// Returns waiting outside the refill ring because it was full: the
+    /// back-pressure signal. They are retried at every
+    /// [`publish`](Self::publish); a count that keeps growing means the
+    /// kernel is not consuming the ring (in NIC mode, the page pool refills
+    /// from it only as it needs buffers).
+    pub fn backlog(&self) -> usize {
+        self.stash.borrow().len()
+    }
+
     /// Buffers currently held by userspace (views not yet given back).
     pub fn held(&self) -> u32 {
         self.held.get()

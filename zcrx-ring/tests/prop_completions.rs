@@ -155,8 +155,10 @@ fn a_full_refill_ring_stashes_and_catches_up() {
     }
     zcrx.publish();
     assert_eq!(region.tail(), ENTRIES);
+    assert_eq!(zcrx.backlog(), 10, "the back-pressure is visible");
     // The kernel consumes everything; the stash drains on the next publish.
     region.consume_to(ENTRIES);
     zcrx.publish();
     assert_eq!(region.tail(), ENTRIES + 10);
+    assert_eq!(zcrx.backlog(), 0);
 }
