@@ -85,3 +85,8 @@ pub use ring::{
     Completion, Completions, Cqe32, CqeMixed, CqeMode, Ring, RingBuilder, SqeSlot, SubmissionQueue,
 };
 pub use zcrx::{EventConfig, RawParts, StatsBlock, Target, Zcrx, ZcrxBuilder};
+
+/// The workspace README's examples compile.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;

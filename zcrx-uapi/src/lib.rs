@@ -111,3 +111,8 @@ pub mod zcrx;
 pub use io_uring::*;
 pub use query::*;
 pub use zcrx::*;
+
+/// The README's example runs.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;
