@@ -1,3 +1,17 @@
-//! Shared code of the ZCRX example programs (`zcrx-recv`, `zcrx-send`, `zcrx-info`).
+//! Shared code of the ZCRX example programs.
 //!
-//! This crate is being built; see the workspace README for its status.
+//! | program | what it does |
+//! |---|---|
+//! | `zcrx-recv` | a TCP receiver over ZCRX: NODEV or a NIC queue, several threads and connections, `--verify`, `--sha256`, `--notify` |
+//! | `zcrx-send` | sends [`pattern`] bytes (or a file) over one or more TCP connections |
+//! | `zcrx-info` | what the running kernel supports for ZCRX, the release each item needs, and whether this process may register |
+//! | `zcrx-demo` | runs `zcrx-recv --nodev --notify --verify --sha256` against `zcrx-send` on loopback and checks the outcome (what `cargo xtask demo` runs) |
+//!
+//! The library holds what the programs share: the test [`pattern`] (defined
+//! once, here), the command-line helpers of [`cli`], the capability report
+//! of [`info`], and [`locate`] to find the programs next to each other.
+
+pub mod cli;
+pub mod info;
+pub mod locate;
+pub mod pattern;

@@ -1,0 +1,53 @@
+//! `zcrx-info`: what the running kernel supports for io_uring zero-copy
+//! receive, the Linux release each item needs, and whether this process may
+//! register ZCRX instances.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use zcrx_examples::cli;
+use zcrx_examples::info::Report;
+
+/// What the running kernel supports for io_uring zero-copy receive (ZCRX).
+///
+/// Asks the kernel with IORING_REGISTER_QUERY (no ring, no privileges
+/// needed) and prints each query, the ZCRX registration flags, area flags,
+/// features and control operations, the refill ring header, the event
+/// types and stats layout, the Linux release that introduced each, and
+/// whether this process holds CAP_NET_ADMIN (needed to register).
+///
+/// Exit status: 0 when the report was printed (whatever the kernel lacks),
+/// 2 for bad arguments.
+#[derive(Parser, Debug)]
+#[command(name = "zcrx-info", version, about, long_about)]
+struct Args {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse_args();
+    let report = Report::gather();
+    let text = if args.json {
+        report.to_json()
+    } else {
+        report.to_table()
+    };
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::Failure::new(format!("writing the report: {e}")).report("zcrx-info"),
+    }
+}

@@ -1,0 +1,636 @@
+//! `zcrx-recv`: a TCP receiver over io_uring zero-copy receive (ZCRX).
+//!
+//! Each thread owns one io_uring and one ZCRX instance (the kernel's
+//! "ifq"), the way multi-queue NICs are used: thread `i` binds NIC queue
+//! `--queue + i`, or a NODEV instance. Threads accept connections from one
+//! shared listener with `IORING_OP_ACCEPT` on their own ring and receive
+//! them with multishot `IORING_OP_RECV_ZC`; received buffers are verified
+//! and hashed in place (borrowed views of the area) and given back at once.
+//! The process exits after `--connections` connections have closed.
+
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use sha2::{Digest, Sha256};
+use zcrx_examples::cli::{self, ByteSize, Failure, human_bytes};
+use zcrx_examples::pattern;
+use zcrx_ring::caps::Capabilities;
+use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+use zcrx_uapi::io_uring_sqe;
+
+const PROGRAM: &str = "zcrx-recv";
+
+/// `user_data` of the accept requests (the receive loop tags its own
+/// requests in the top 16 bits, so small values never collide).
+const ACCEPT_UD: u64 = 1;
+
+/// A TCP receiver over io_uring zero-copy receive (ZCRX).
+///
+/// Listens on ADDR:PORT, prints `listening on ADDR:PORT` once it accepts
+/// connections, receives every connection's stream into a ZCRX area (with
+/// --nodev on any TCP socket, Linux >= 7.1; or from a NIC receive queue),
+/// and exits after --connections connections have closed, printing
+/// `received N bytes in S s (R MiB/s)`.
+///
+/// Needs CAP_NET_ADMIN (root). Exit status: 0 on success, 1 on a failure
+/// (kernel refusal, wrong byte with --verify, a connection error), 2 for bad
+/// arguments.
+#[derive(Parser, Debug)]
+#[command(name = "zcrx-recv", version, about, long_about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port (the one chosen is
+    /// printed).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+
+    /// Receive without a NIC (ZCRX_REG_NODEV, Linux >= 7.1): any TCP
+    /// socket, the kernel copies into the area.
+    #[arg(long, required_unless_present = "ifname", conflicts_with = "ifname")]
+    nodev: bool,
+
+    /// Receive from this network interface's queue (with --queue).
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    ifname: Option<String>,
+
+    /// The first receive queue: thread i uses queue N + i. Flows must be
+    /// steered to those queues (e.g. `ethtool -N`), and the NIC must split
+    /// headers from data.
+    #[arg(long, value_name = "N", requires = "ifname")]
+    queue: Option<u32>,
+
+    /// Exit after this many connections have closed (over all threads).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    connections: u64,
+
+    /// Threads, each with its own ring and ZCRX instance (and NIC queue).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: u32,
+
+    /// Receive area per thread (suffixes K, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    area_size: ByteSize,
+
+    /// Back the area with huge pages (explicit ones if reserved, otherwise
+    /// transparent huge pages).
+    #[arg(long)]
+    huge_pages: bool,
+
+    /// Refill ring entries (rounded up to a power of two by the kernel);
+    /// 0: one per buffer of the area, at most 32768.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    rq_entries: u32,
+
+    /// Buffer size, a power of two of at least the page size; 0: the page
+    /// size. NIC mode only, on kernels with ZCRX_FEATURE_RX_PAGE_SIZE.
+    #[arg(long, value_name = "SIZE", default_value = "0")]
+    rx_buf_len: ByteSize,
+
+    /// Completion ring entries per thread.
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(64..=65536))]
+    cq_entries: u32,
+
+    /// Check every stream against zcrx-send's pattern; fail on the first
+    /// wrong byte (its offset is printed).
+    #[arg(long)]
+    verify: bool,
+
+    /// Print `sha256 <hex>` of each connection's stream when it ends.
+    #[arg(long)]
+    sha256: bool,
+
+    /// Print a progress line every second (default: only when stdout is a
+    /// terminal).
+    #[arg(long, overrides_with = "no_progress")]
+    progress: bool,
+
+    /// Never print progress lines.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// Where each thread receives from.
+#[derive(Debug, Clone)]
+enum Source {
+    Nodev,
+    Nic { ifname: String, first_queue: u32 },
+}
+
+/// The validated configuration shared by the threads.
+#[derive(Debug)]
+struct Config {
+    source: Source,
+    connections: u64,
+    threads: u32,
+    area_size: usize,
+    huge_pages: bool,
+    rq_entries: u32,
+    rx_buf_len: u32,
+    cq_entries: u32,
+    verify: bool,
+    sha256: bool,
+}
+
+impl Config {
+    fn from_args(a: &Args) -> Result<Self, Failure> {
+        let area_size = usize::try_from(a.area_size.0)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Failure::usage("--area-size must be at least one page"))?;
+        let rx_buf_len = u32::try_from(a.rx_buf_len.0)
+            .map_err(|_| Failure::usage("--rx-buf-len is too large"))?;
+        let source = match (&a.ifname, a.queue) {
+            (Some(ifname), Some(q)) => {
+                if q.checked_add(a.threads - 1).is_none() {
+                    return Err(Failure::usage("--queue + --threads overflows"));
+                }
+                Source::Nic {
+                    ifname: ifname.clone(),
+                    first_queue: q,
+                }
+            }
+            _ => Source::Nodev,
+        };
+        Ok(Config {
+            source,
+            connections: a.connections,
+            threads: a.threads,
+            area_size,
+            huge_pages: a.huge_pages,
+            rq_entries: a.rq_entries,
+            rx_buf_len,
+            cq_entries: a.cq_entries,
+            verify: a.verify,
+            sha256: a.sha256,
+        })
+    }
+}
+
+/// Per-thread counters the progress line reads (one cache line each; the
+/// owner stores plain values, never read-modify-write).
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counters {
+    bytes: AtomicU64,
+    completions: AtomicU64,
+    in_flight: AtomicU64,
+    open: AtomicU64,
+}
+
+/// What the threads share.
+struct Shared {
+    cfg: Config,
+    /// Accepts started (each claims one of `cfg.connections`).
+    claimed: AtomicU64,
+    /// Connections numbered in accept order, from 1.
+    accepted: AtomicU64,
+    /// When the first connection was accepted.
+    start: OnceLock<Instant>,
+    counters: Vec<Counters>,
+}
+
+impl Shared {
+    /// Claims the right to accept one more connection.
+    fn claim(&self) -> bool {
+        self.claimed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (c < self.cfg.connections).then_some(c + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// A thread's totals.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    bytes: u64,
+    completions: u64,
+    connections: u64,
+}
+
+enum Msg {
+    Ready,
+    Done(Totals),
+    Failed(Failure),
+}
+
+/// One accepted connection.
+struct Conn {
+    /// Kept open until the receive request's final completion.
+    _stream: TcpStream,
+    number: u64,
+    peer: String,
+    offset: u64,
+    completions: u64,
+    sha: Option<Sha256>,
+}
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse_args();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.report(PROGRAM),
+    }
+}
+
+/// Checks what the kernel must have before any thread starts, naming the
+/// missing item and the release that has it.
+fn preflight(cfg: &Config) -> Result<(), Failure> {
+    let caps = Capabilities::query();
+    if let Source::Nodev = cfg.source {
+        let nodev = zcrx_ring::Unsupported {
+            what: "ZCRX_REG_NODEV",
+            needs: zcrx_uapi::abi::find_const("ZCRX_REG_NODEV").map(|c| c.since),
+        };
+        match caps.zcrx() {
+            Ok(z) if z.supports_nodev() => {}
+            // Without the ZCRX query the kernel predates NODEV too.
+            _ => return Err(nodev.into()),
+        }
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    let cfg = Config::from_args(args)?;
+    preflight(&cfg)?;
+    let listener = TcpListener::bind(args.listen)
+        .map_err(|e| Failure::from(e).context(format!("listening on {}", args.listen)))?;
+    let local = listener.local_addr()?;
+    let progress = if args.no_progress {
+        false
+    } else {
+        args.progress || std::io::stdout().is_terminal()
+    };
+
+    let threads = cfg.threads as usize;
+    let shared = Arc::new(Shared {
+        counters: (0..threads).map(|_| Counters::default()).collect(),
+        cfg,
+        claimed: AtomicU64::new(0),
+        accepted: AtomicU64::new(0),
+        start: OnceLock::new(),
+    });
+    let (tx, rx) = mpsc::channel::<(usize, Msg)>();
+
+    std::thread::scope(|scope| -> Result<(), Failure> {
+        for idx in 0..threads {
+            let tx = tx.clone();
+            let shared = &shared;
+            let listener = &listener;
+            std::thread::Builder::new()
+                .name(format!("zcrx-recv-{idx}"))
+                .spawn_scoped(scope, move || {
+                    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        worker(idx, shared, listener, &tx)
+                    }));
+                    let msg = match outcome {
+                        Ok(Ok(t)) => Msg::Done(t),
+                        Ok(Err(f)) => Msg::Failed(f.context(format!("thread {idx}"))),
+                        Err(_) => Msg::Failed(Failure::new(format!(
+                            "thread {idx}: internal error (a panic, reported above)"
+                        ))),
+                    };
+                    let _ = tx.send((idx, msg));
+                })
+                .map_err(|e| Failure::new(format!("starting thread {idx}: {e}")))?;
+        }
+        drop(tx);
+
+        // Every thread registered: connections are accepted from now on.
+        let mut ready = 0;
+        let mut finished: Vec<Option<Totals>> = vec![None; threads];
+        while ready < threads {
+            match rx.recv() {
+                Ok((_, Msg::Ready)) => ready += 1,
+                Ok((i, Msg::Done(t))) => {
+                    ready += 1;
+                    finished[i] = Some(t);
+                }
+                Ok((_, Msg::Failed(f))) => fail_now(&f),
+                Err(_) => return Err(Failure::new("the receive threads ended unexpectedly")),
+            }
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "listening on {local}");
+            let _ = out.flush();
+        }
+
+        let mut last = (Instant::now(), 0u64);
+        while finished.iter().any(Option::is_none) {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok((_, Msg::Ready)) => {}
+                Ok((i, Msg::Done(t))) => finished[i] = Some(t),
+                Ok((_, Msg::Failed(f))) => fail_now(&f),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if progress {
+                        last = print_progress(&shared, last);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Failure::new("a receive thread ended without a result"));
+                }
+            }
+        }
+
+        let total = finished
+            .iter()
+            .flatten()
+            .fold(Totals::default(), |a, t| Totals {
+                bytes: a.bytes + t.bytes,
+                completions: a.completions + t.completions,
+                connections: a.connections + t.connections,
+            });
+        let secs = shared
+            .start
+            .get()
+            .map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let rate = if secs > 0.0 {
+            total.bytes as f64 / secs / (1024.0 * 1024.0)
+        } else {
+            0.0
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "received {} bytes in {secs:.3} s ({rate:.1} MiB/s)",
+            total.bytes
+        );
+        let _ = writeln!(
+            out,
+            "{} connection(s), {} data completion(s) ({} per completion on average), {} thread(s)",
+            total.connections,
+            total.completions,
+            human_bytes(total.bytes.checked_div(total.completions).unwrap_or(0)),
+            threads,
+        );
+        if shared.cfg.verify {
+            let _ = writeln!(out, "verified: every byte matches the pattern");
+        }
+        let _ = out.flush();
+        Ok(())
+    })
+}
+
+/// Reports a thread's failure and ends the process: the other threads may
+/// be waiting for connections that will never come.
+fn fail_now(f: &Failure) -> ! {
+    let _ = std::io::stdout().flush();
+    eprintln!("{PROGRAM}: {}", f.message);
+    std::process::exit(i32::from(f.code));
+}
+
+fn print_progress(shared: &Shared, (then, bytes_then): (Instant, u64)) -> (Instant, u64) {
+    let now = Instant::now();
+    let mut bytes = 0;
+    let mut completions = 0;
+    let mut in_flight = 0;
+    let mut open = 0;
+    for c in &shared.counters {
+        bytes += c.bytes.load(Ordering::Relaxed);
+        completions += c.completions.load(Ordering::Relaxed);
+        in_flight += c.in_flight.load(Ordering::Relaxed);
+        open += c.open.load(Ordering::Relaxed);
+    }
+    let dt = now.duration_since(then).as_secs_f64();
+    let rate = if dt > 0.0 {
+        bytes.saturating_sub(bytes_then) as f64 / dt / (1024.0 * 1024.0)
+    } else {
+        0.0
+    };
+    let elapsed = shared
+        .start
+        .get()
+        .map_or(0.0, |s| s.elapsed().as_secs_f64());
+    println!(
+        "progress: {elapsed:6.1} s  {:>10} received  {rate:8.1} MiB/s  {completions} completions  \
+         {in_flight} buffers in flight  {open} connection(s) open",
+        human_bytes(bytes)
+    );
+    (now, bytes)
+}
+
+/// Queues an `IORING_OP_ACCEPT` on the listener.
+fn arm_accept(rx: &mut Receiver<'_>, listener: &TcpListener) -> Result<(), Failure> {
+    let sqe = io_uring_sqe {
+        opcode: rustix::io_uring::IoringOp::Accept as u8,
+        fd: listener.as_raw_fd(),
+        // accept_flags: the new socket is close-on-exec.
+        rw_flags: rustix::net::SocketFlags::CLOEXEC.bits(),
+        user_data: ACCEPT_UD,
+        // addr and addr2 (peer address and its length) stay null: the
+        // peer's address is read with getpeername afterwards.
+        ..Default::default()
+    };
+    let ring = rx.ring();
+    // SAFETY: the SQE carries no pointers (addr and addr2 are 0); the
+    // listener's fd stays open until the thread has reaped the accept's
+    // completion (the listener outlives every thread).
+    if unsafe { ring.push(&sqe) }.is_err() {
+        ring.submit()?;
+        // SAFETY: as above.
+        unsafe { ring.push(&sqe) }?;
+    }
+    Ok(())
+}
+
+/// Builds this thread's ring and ZCRX instance.
+fn setup(idx: usize, cfg: &Config) -> Result<(Ring, Zcrx), Failure> {
+    let ring: Ring = Ring::builder(64)
+        .cq_entries(cfg.cq_entries)
+        .build()
+        .map_err(|e| Failure::from(e).context("setting up the io_uring"))?;
+    let area = if cfg.huge_pages {
+        Area::anonymous_huge(cfg.area_size)
+    } else {
+        Area::anonymous(cfg.area_size)
+    }
+    .map_err(|e| Failure::from(e).context("mapping the receive area"))?;
+    let mut builder = match &cfg.source {
+        Source::Nodev => Zcrx::builder_nodev(),
+        Source::Nic {
+            ifname,
+            first_queue,
+        } => Zcrx::builder_nic_named(ifname, first_queue + idx as u32)
+            .map_err(|e| Failure::from(e).context(format!("interface {ifname}")))?,
+    };
+    builder = builder.area(area);
+    if cfg.rq_entries != 0 {
+        builder = builder.rq_entries(cfg.rq_entries);
+    }
+    if cfg.rx_buf_len != 0 {
+        builder = builder.rx_buf_len(cfg.rx_buf_len);
+    }
+    let zcrx = builder.register(&ring)?;
+    Ok((ring, zcrx))
+}
+
+/// One thread: its own ring and instance; accepts and receives until the
+/// shared connection budget is used up and its connections have closed.
+fn worker(
+    idx: usize,
+    shared: &Shared,
+    listener: &TcpListener,
+    tx: &mpsc::Sender<(usize, Msg)>,
+) -> Result<Totals, Failure> {
+    let cfg = &shared.cfg;
+    let counters = &shared.counters[idx];
+    let (mut ring, zcrx) = setup(idx, cfg)?;
+    let _ = tx.send((idx, Msg::Ready));
+
+    let mut rx = Receiver::new(&mut ring);
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut open: u64 = 0;
+    let mut accept_armed = false;
+    let mut totals = Totals::default();
+
+    loop {
+        if !accept_armed && shared.claim() {
+            arm_accept(&mut rx, listener)?;
+            accept_armed = true;
+        }
+        if !accept_armed && open == 0 {
+            break;
+        }
+        match rx.next_event()? {
+            Event::Data { conn, buf } => {
+                let Some(c) = conns
+                    .get_mut(conn.index() as usize)
+                    .and_then(Option::as_mut)
+                else {
+                    return Err(Failure::new(
+                        "data for a connection this thread does not know",
+                    ));
+                };
+                if cfg.verify {
+                    if let Err(m) = pattern::check(c.offset, &buf) {
+                        return Err(Failure::new(format!(
+                            "connection {} from {}: {m}",
+                            c.number, c.peer
+                        )));
+                    }
+                }
+                if let Some(h) = &mut c.sha {
+                    h.update(&*buf);
+                }
+                let n = buf.len() as u64;
+                c.offset += n;
+                c.completions += 1;
+                totals.bytes += n;
+                totals.completions += 1;
+                // Give the buffer back before anything else.
+                drop(buf);
+                counters.bytes.store(totals.bytes, Ordering::Relaxed);
+                counters
+                    .completions
+                    .store(totals.completions, Ordering::Relaxed);
+                counters.in_flight.store(
+                    u64::from(zcrx.held()) + u64::from(zcrx.unpublished()),
+                    Ordering::Relaxed,
+                );
+            }
+            Event::Eof { conn } | Event::LimitReached { conn } => {
+                let Some(c) = conns.get_mut(conn.index() as usize).and_then(Option::take) else {
+                    return Err(Failure::new(
+                        "end of a connection this thread does not know",
+                    ));
+                };
+                open -= 1;
+                totals.connections += 1;
+                counters.open.store(open, Ordering::Relaxed);
+                finish(c);
+            }
+            Event::Failed { conn, error } => {
+                let who = conns
+                    .get(conn.index() as usize)
+                    .and_then(Option::as_ref)
+                    .map_or_else(String::new, |c| format!(" {} from {}", c.number, c.peer));
+                return Err(Failure::new(format!(
+                    "connection{who}: receive failed: {}",
+                    cli::describe_ring_error(&error)
+                )));
+            }
+            Event::Cancelled { .. } => {
+                return Err(Failure::new("a receive was cancelled unexpectedly"));
+            }
+            Event::BuffersExhausted => {
+                return Err(Failure::new(
+                    "every buffer of the area is held and nothing is in flight",
+                ));
+            }
+            Event::Other(c) if c.user_data == ACCEPT_UD => {
+                accept_armed = false;
+                let fd = c
+                    .result()
+                    .map_err(|errno| Failure::new(format!("accepting a connection: {errno}")))?;
+                // SAFETY: a successful accept's result is a new file
+                // descriptor that the kernel installed for this process and
+                // nothing else owns.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+                let stream = TcpStream::from(owned);
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+                let number = shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                shared.start.get_or_init(Instant::now);
+                let id = rx.add(&zcrx, &stream, None)?;
+                let slot = id.index() as usize;
+                if conns.len() <= slot {
+                    conns.resize_with(slot + 1, || None);
+                }
+                conns[slot] = Some(Conn {
+                    _stream: stream,
+                    number,
+                    peer,
+                    offset: 0,
+                    completions: 0,
+                    sha: cfg.sha256.then(Sha256::new),
+                });
+                open += 1;
+                counters.open.store(open, Ordering::Relaxed);
+                if let Some(c) = &conns[slot] {
+                    println!(
+                        "connection {} from {} accepted (thread {idx})",
+                        c.number, c.peer
+                    );
+                }
+            }
+            // Completions of requests this program did not make, or events
+            // added by a newer zcrx-ring: nothing to do.
+            _ => {}
+        }
+    }
+    Ok(totals)
+}
+
+/// Prints a finished connection's lines (together, so that threads do not
+/// interleave them).
+fn finish(c: Conn) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "connection {} from {} closed: {} bytes in {} completions",
+        c.number, c.peer, c.offset, c.completions
+    );
+    if let Some(h) = c.sha {
+        let digest = h.finalize();
+        let mut hex = String::with_capacity(64);
+        for b in digest.iter() {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{b:02x}");
+        }
+        let _ = writeln!(out, "sha256 {hex}");
+    }
+    let _ = out.flush();
+}
