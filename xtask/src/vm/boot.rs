@@ -74,6 +74,8 @@ fn work_dir() -> Result<PathBuf, Error> {
 pub(super) struct GuestProgram {
     program: Program,
     host_path: PathBuf,
+    /// Shipped next to the programs but not run (see [`guest_companion`]).
+    companion: bool,
 }
 
 pub(super) fn guest_program(
@@ -95,6 +97,24 @@ pub(super) fn guest_program(
             env: env.to_vec(),
         },
         host_path: host_path.to_path_buf(),
+        companion: false,
+    }
+}
+
+/// A program shipped as `/zcrx-vm/bin/<name>` (also on the guest's `PATH`)
+/// without being run: one that a guest program starts itself, such as the
+/// binaries of a guest test's package or the programs `zcrx-demo` drives.
+pub(super) fn guest_companion(name: &str, host_path: &Path) -> GuestProgram {
+    let file = name.rsplit('/').next().unwrap_or(name).replace(' ', "_");
+    GuestProgram {
+        program: Program {
+            name: name.to_owned(),
+            path: format!("{BIN_DIR}/{file}"),
+            args: Vec::new(),
+            env: Vec::new(),
+        },
+        host_path: host_path.to_path_buf(),
+        companion: true,
     }
 }
 
@@ -107,7 +127,11 @@ fn write_initramfs(
     programs: &[GuestProgram],
 ) -> Result<Vec<String>, Error> {
     let manifest = Manifest {
-        programs: programs.iter().map(|p| p.program.clone()).collect(),
+        programs: programs
+            .iter()
+            .filter(|p| !p.companion)
+            .map(|p| p.program.clone())
+            .collect(),
     };
     let files: Vec<(String, &Path)> = programs
         .iter()

@@ -195,8 +195,20 @@ pub fn guest_init(all: &[Target]) -> Result<PathBuf, Error> {
     Ok(built[0].path.clone())
 }
 
-/// Builds the guest tests (one cargo invocation for all of them).
-pub fn tests(tests: &[Target]) -> Result<Vec<Built>, Error> {
+/// The binaries of the guest tests' packages: cargo builds them with the
+/// tests (statically too, with the same flags), and the tests may run them
+/// (`CARGO_BIN_EXE_<name>` on the host; in the guest they are shipped next
+/// to the test binaries, in `/zcrx-vm/bin/`).
+pub fn test_companions(tests: &[Target], all: &[Target]) -> Vec<Target> {
+    all.iter()
+        .filter(|t| t.kind == "bin" && tests.iter().any(|g| g.package == t.package))
+        .cloned()
+        .collect()
+}
+
+/// Builds the guest tests and their `companions` (binaries of the same
+/// packages, see [`test_companions`]) in one cargo invocation.
+pub fn tests(tests: &[Target], companions: &[Target]) -> Result<Vec<Built>, Error> {
     let mut args = vec!["test".to_owned(), "--no-run".to_owned()];
     let mut packages: Vec<&str> = tests.iter().map(|t| t.package.as_str()).collect();
     packages.dedup();
@@ -211,7 +223,8 @@ pub fn tests(tests: &[Target]) -> Result<Vec<Built>, Error> {
         args.push("--test".to_owned());
         args.push(n.to_owned());
     }
-    build(&args, tests, "the guest tests")
+    let wanted: Vec<Target> = tests.iter().chain(companions).cloned().collect();
+    build(&args, &wanted, "the guest tests")
 }
 
 /// Builds a workspace binary or example.

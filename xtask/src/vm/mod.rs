@@ -149,6 +149,12 @@ pub struct RunArgs {
     /// Build the program with --release.
     #[arg(long)]
     pub release: bool,
+    /// Another program to ship next to BIN, as /zcrx-vm/bin/NAME (also on
+    /// the guest's PATH), without running it: one that BIN starts itself.
+    /// A workspace binary (NAME or PACKAGE/NAME) or a static executable;
+    /// repeatable.
+    #[arg(long = "with", value_name = "PROGRAM")]
+    pub with: Vec<String>,
     /// Boot options.
     #[command(flatten)]
     pub vm: VmOptions,

@@ -90,7 +90,11 @@ pub fn vm_run(args: &RunArgs) -> Result<ExitCode, Error> {
     let init = build::guest_init(&targets)?;
     let (name, path) = resolve_program(bin, args.release)?;
     let accel = boot::choose_accel(&args.vm, &qemu_bin, &kernel, &init)?;
-    let programs = [boot::guest_program(0, &name, &path, prog_args, &env)];
+    let mut programs = vec![boot::guest_program(0, &name, &path, prog_args, &env)];
+    for with in &args.with {
+        let (label, path) = resolve_program(with, args.release)?;
+        programs.push(boot::guest_companion(&label, &path));
+    }
     let report = boot::boot_once(
         &args.vm,
         &qemu_bin,

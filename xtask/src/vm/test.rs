@@ -93,7 +93,10 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
             .join(", ")
     );
     let init = build::guest_init(&targets)?;
-    let built = build::tests(&tests)?;
+    let companions = build::test_companions(&tests, &targets);
+    let (built, companions): (Vec<_>, Vec<_>) = build::tests(&tests, &companions)?
+        .into_iter()
+        .partition(|b| b.target.kind == "test");
 
     let accel = boot::choose_accel(&args.vm, &qemu_bin, &kernels[0], &init)?;
 
@@ -108,6 +111,11 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
             .iter()
             .enumerate()
             .map(|(i, b)| boot::guest_program(i, &b.target.label(), &b.path, &args.test_args, &env))
+            .chain(
+                companions
+                    .iter()
+                    .map(|b| boot::guest_companion(&b.target.name, &b.path)),
+            )
             .collect();
         if args.inject_failure {
             programs.push(boot::guest_program(
