@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod abi;
 mod ci;
 mod debian;
+mod demo;
 mod pins;
 mod vm;
 
@@ -36,6 +37,10 @@ enum Command {
     CheckAbi(abi::CheckArgs),
     /// Regenerate zcrx-uapi/tests/layout_generated.rs from the pinned headers.
     RegenAbi(abi::RegenArgs),
+    /// Run zcrx-recv --nodev --notify --verify against zcrx-send on
+    /// loopback: natively on Linux >= 7.2 with CAP_NET_ADMIN, else in the
+    /// Linux 7.3 guest. Exit status 0 only on success.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         Command::VmRun(args) => vm::vm_run(&args),
         Command::CheckAbi(args) => return abi::check_abi(&args),
         Command::RegenAbi(args) => return abi::regen_abi(&args),
+        Command::Demo(args) => demo::demo(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
