@@ -1,0 +1,226 @@
+//! Helpers shared by the examples' integration tests: finding the programs,
+//! running them with a time limit, and the pattern's expected digest.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// A program of this package: next to the test binary (the guest: vm-test
+/// ships the package's binaries to `/zcrx-vm/bin/`, where the test runs
+/// from), else where cargo built it for the host (`CARGO_BIN_EXE_<name>`).
+pub fn bin(name: &str) -> PathBuf {
+    if let Ok(p) = zcrx_examples::locate::sibling(name) {
+        return p;
+    }
+    let built = match name {
+        "zcrx-recv" => env!("CARGO_BIN_EXE_zcrx-recv"),
+        "zcrx-send" => env!("CARGO_BIN_EXE_zcrx-send"),
+        "zcrx-info" => env!("CARGO_BIN_EXE_zcrx-info"),
+        "zcrx-demo" => env!("CARGO_BIN_EXE_zcrx-demo"),
+        other => panic!("no program {other} in zcrx-examples"),
+    };
+    let built = PathBuf::from(built);
+    assert!(
+        built.is_file(),
+        "{name} is neither next to this test ({:?}) nor at {} (the guest must ship the \
+         package's binaries next to its tests)",
+        std::env::current_exe().ok(),
+        built.display()
+    );
+    built
+}
+
+/// What a finished program printed.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn stdout_lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+}
+
+/// Runs a program to its end (killed after `limit`).
+pub fn run(name: &str, args: &[&str], limit: Duration) -> Outcome {
+    let child = Command::new(bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+    finish(name, child, limit)
+}
+
+/// Waits for `child`, reading its output; kills it past `limit`.
+pub fn finish(name: &str, mut child: Child, limit: Duration) -> Outcome {
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
+    let status = wait(&mut child, name, limit);
+    Outcome {
+        status,
+        stdout: out.map(|h| h.join().unwrap()).unwrap_or_default(),
+        stderr: err.map(|h| h.join().unwrap()).unwrap_or_default(),
+    }
+}
+
+fn reader(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = from.read_to_string(&mut s);
+        s
+    })
+}
+
+fn wait(child: &mut Child, name: &str, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A receiver started with `args`, once it printed `listening on ADDR`.
+pub struct Receiver {
+    child: Child,
+    pub addr: String,
+    lines: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    seen: Vec<String>,
+}
+
+impl Receiver {
+    /// Starts `zcrx-recv --listen 127.0.0.1:0 ARGS` and waits (at most
+    /// `limit`) for its `listening on` line.
+    pub fn start(args: &[&str], limit: Duration) -> Self {
+        let mut child = Command::new(bin("zcrx-recv"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting zcrx-recv");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().map(reader);
+        let (tx, lines) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut r = Receiver {
+            child,
+            addr: String::new(),
+            lines,
+            reader,
+            stderr,
+            seen: Vec::new(),
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match r.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let addr = line.strip_prefix("listening on ").map(str::to_owned);
+                    r.seen.push(line);
+                    if let Some(a) = addr {
+                        r.addr = a;
+                        return r;
+                    }
+                }
+                Err(_) => {
+                    let _ = r.child.kill();
+                    let status = r.child.wait().unwrap();
+                    let err = r
+                        .stderr
+                        .take()
+                        .map(|h| h.join().unwrap())
+                        .unwrap_or_default();
+                    panic!(
+                        "zcrx-recv {args:?} never printed `listening on` ({status}); stdout {:?}, stderr {err:?}",
+                        r.seen
+                    );
+                }
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) for the receiver to exit.
+    pub fn finish(mut self, limit: Duration) -> Outcome {
+        let status = wait(&mut self.child, "zcrx-recv", limit);
+        let _ = self.reader.join();
+        let mut stdout = self.seen.join("\n");
+        for line in self.lines.try_iter() {
+            stdout.push('\n');
+            stdout.push_str(&line);
+        }
+        stdout.push('\n');
+        Outcome {
+            status,
+            stdout,
+            stderr: self
+                .stderr
+                .take()
+                .map(|h| h.join().unwrap())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// SHA-256 (hex) of the pattern's first `len` bytes.
+pub fn pattern_sha256(len: u64) -> String {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(buf.len() as u64) as usize;
+        zcrx_examples::pattern::fill(off, &mut buf[..n]);
+        h.update(&buf[..n]);
+        off += n as u64;
+    }
+    hex(&h.finalize())
+}
+
+/// SHA-256 (hex) of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `sha256 <hex>` lines of a receiver's output.
+pub fn digests(out: &Outcome) -> Vec<String> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("sha256 "))
+        .map(str::to_owned)
+        .collect()
+}
