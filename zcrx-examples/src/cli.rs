@@ -227,6 +227,15 @@ impl From<zcrx_ring::Unsupported> for Failure {
     }
 }
 
+impl From<zcrx_notif::Error> for Failure {
+    fn from(e: zcrx_notif::Error) -> Self {
+        match e {
+            zcrx_notif::Error::Ring(r) => r.into(),
+            other => Failure::new(other.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Failure::new(e.to_string())

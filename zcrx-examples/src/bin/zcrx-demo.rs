@@ -20,8 +20,9 @@ use zcrx_examples::{locate, pattern};
 /// --sha256`, waits for its `listening on ADDR:PORT` line, runs `zcrx-send`
 /// to that address, and checks that both exit with status 0, that the
 /// receiver verified every byte, that each connection's SHA-256 is the one
-/// of the pattern sent (computed here), and that notifications arrived and
-/// were re-armed. The programs' output is shown, prefixed `recv |` and
+/// of the pattern sent (computed here), that copy-fallback notifications
+/// arrived (they are re-armed 100 ms after each), and that the kernel's
+/// stats count every byte as copied (NODEV copies everything). The programs' output is shown, prefixed `recv |` and
 /// `send |`.
 ///
 /// The programs are looked for next to this one (or in
@@ -215,6 +216,7 @@ fn run(args: &Args) -> Result<String, Failure> {
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--nodev".into(),
+        "--notify".into(),
         "--verify".into(),
         "--sha256".into(),
         "--no-progress".into(),
@@ -331,6 +333,27 @@ fn run(args: &Args) -> Result<String, Failure> {
             "sha256 {bad} differs from the pattern's {want_sha}"
         ));
     }
+    let notifications = recv_lines
+        .iter()
+        .filter(|l| l.starts_with("notification: copy-fallback"))
+        .count();
+    if notifications == 0 {
+        problems.push("no copy-fallback notification arrived".to_owned());
+    }
+    // A NODEV instance copies every byte, and the kernel counts them all.
+    let stats = recv_lines
+        .iter()
+        .find_map(|l| l.strip_prefix("stats: "))
+        .unwrap_or("");
+    if !stats.contains(&format!("copy_bytes {total}")) {
+        problems.push(format!(
+            "the stats do not count {total} bytes copied: {stats:?}"
+        ));
+    }
+    let rearmed = recv_lines
+        .iter()
+        .filter(|l| l.starts_with("re-armed "))
+        .count();
     if !send_lines
         .iter()
         .any(|l| l.starts_with(&format!("sent {total} bytes")))
@@ -347,7 +370,8 @@ fn run(args: &Args) -> Result<String, Failure> {
         .map_or_else(String::new, |(_, r)| format!(" in {r}"));
     Ok(format!(
         "Linux {release}: {total} bytes over {} connection(s){rate}, every byte verified, \
-         sha256 {}… matches on every connection",
+         sha256 {}… matches on every connection, {notifications} copy-fallback \
+         notification(s) ({rearmed} re-armed), the kernel's stats count every byte copied",
         args.connections,
         &want_sha[..16]
     ))
