@@ -5,6 +5,8 @@
 //! - byte-exact transfers of 1 byte, 4 KiB, 1 MiB and 64 MiB (`--verify`
 //!   and `--sha256` against the digest computed here);
 //! - several connections over several threads;
+//! - `--notify`: notifications printed and re-armed, the stats counting
+//!   every byte (NODEV copies all of them);
 //! - `--sha256` of a file's contents, and `--verify` naming the first wrong
 //!   byte;
 //! - the one-line error without CAP_NET_ADMIN;
@@ -36,6 +38,18 @@ macro_rules! require_nodev {
             lacks("ZCRX_REG_NODEV")
         );
         require!(has_cap_net_admin(), "needs CAP_NET_ADMIN");
+    };
+}
+
+/// Skips unless the kernel has notifications (Linux 7.2).
+macro_rules! require_notify {
+    () => {
+        let support = zcrx_notif::Support::query();
+        require!(
+            support.is_available(),
+            "{}",
+            support.error().map(|e| e.to_string()).unwrap_or_default()
+        );
     };
 }
 
@@ -104,7 +118,97 @@ fn byte_exact_small_transfers() {
 #[test]
 fn byte_exact_64_mib() {
     require_nodev!();
-    check_exact(64 << 20, 1, &["--area-size", "16M"]);
+    require_notify!();
+    // With notifications re-armed every 100 ms (the default) while it runs.
+    check_exact(64 << 20, 1, &["--area-size", "16M", "--notify"]);
+}
+
+/// The notification lines of a receiver's output: (notifications, re-arms).
+fn notification_lines(out: &common::Outcome) -> (usize, usize) {
+    let notes = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("notification: copy-fallback (ZCRX_EVENT_COPY) (thread "))
+        .count();
+    let rearms = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("re-armed copy-fallback (ZCRX_EVENT_COPY) (thread "))
+        .count();
+    (notes, rearms)
+}
+
+#[test]
+fn notifications_are_printed_and_rearmed() {
+    require_nodev!();
+    require_notify!();
+    let bytes = 1u64 << 20;
+    let out = transfer(
+        bytes,
+        1,
+        &[
+            "--notify",
+            "--rearm-ms",
+            "0",
+            "--verify",
+            "--area-size",
+            "4M",
+        ],
+    );
+    let (notes, rearms) = notification_lines(&out);
+    // Re-armed at once, copy-fallback fires again with the next copies.
+    assert!(notes >= 2, "{notes} notifications: {}", out.stdout);
+    assert!(rearms >= 1, "no re-arm: {}", out.stdout);
+    assert!(
+        rearms >= notes - 1,
+        "{notes} notifications, {rearms} re-arms"
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "notifications: {notes} copy-fallback, 0 no-buffers, {rearms} re-armed"
+        )),
+        "{}",
+        out.stdout
+    );
+    // NODEV copies every byte, and the kernel's stats count them.
+    let stats = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("stats: "))
+        .expect("a stats line");
+    assert!(
+        stats.contains(&format!(
+            "copy_bytes {bytes} (100.0% of the bytes received)"
+        )),
+        "{stats}"
+    );
+}
+
+#[test]
+fn notifications_and_stats_over_several_threads() {
+    require_nodev!();
+    require_notify!();
+    let out = transfer(
+        128 << 10,
+        4,
+        &[
+            "--notify",
+            "--threads",
+            "2",
+            "--area-size",
+            "2M",
+            "--sha256",
+        ],
+    );
+    let (notes, _) = notification_lines(&out);
+    assert!(notes >= 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("copy_bytes 524288 (100.0%"),
+        "{}",
+        out.stdout
+    );
+    let want = pattern_sha256(128 << 10);
+    assert_eq!(digests(&out), vec![want; 4]);
 }
 
 #[test]
