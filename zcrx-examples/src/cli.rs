@@ -14,6 +14,29 @@ use std::process::ExitCode;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+/// Prints one line on stdout, ignoring a closed stdout (`| head`): the
+/// programs' own work must not fail, or panic, because nobody reads their
+/// report any more. Rust's standard output is line-buffered, so the line is
+/// flushed at once.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let mut out = ::std::io::stdout().lock();
+        let _ = ::std::writeln!(out, $($arg)*);
+    }};
+}
+
+/// Prints one line on stderr, ignoring a closed stderr.
+#[macro_export]
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let mut err = ::std::io::stderr().lock();
+        let _ = ::std::writeln!(err, $($arg)*);
+    }};
+}
+
 /// Exit status for a failure.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit status for bad arguments (clap's own).
@@ -50,7 +73,7 @@ fn exit_on_clap_error(name: &str, e: &clap::Error) -> ! {
             std::process::exit(0);
         }
         _ => {
-            eprintln!("{name}: {}", one_line(e));
+            crate::say_err!("{name}: {}", one_line(e));
             std::process::exit(i32::from(EXIT_USAGE));
         }
     }
@@ -185,7 +208,7 @@ impl Failure {
 
     /// Prints `PROGRAM: MESSAGE` on stderr and returns the exit status.
     pub fn report(&self, program: &str) -> ExitCode {
-        eprintln!("{program}: {}", self.message);
+        crate::say_err!("{program}: {}", self.message);
         ExitCode::from(self.code)
     }
 }

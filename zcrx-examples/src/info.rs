@@ -95,11 +95,20 @@ impl Item {
     /// An item reported by a query that is missing: older items are
     /// unknown; items no older than the query cannot be there either.
     fn without_query(name: &'static str, query: &'static str) -> Self {
-        let status = match (since_of(name), since_of(query)) {
-            (Some(item), Some(q)) if item >= q => Status::No,
-            _ => Status::Unknown,
+        let (status, detail) = match (since_of(name), since_of(query)) {
+            (Some(item), Some(q)) if item >= q => (
+                Status::No,
+                format!("inferred: the kernel lacks {query}, which is no newer"),
+            ),
+            _ => (
+                Status::Unknown,
+                format!("the kernel lacks {query}, which would report it"),
+            ),
         };
-        Item::new(name, status)
+        Item {
+            detail: Some(detail),
+            ..Item::new(name, status)
+        }
     }
 
     fn json(&self) -> Value {

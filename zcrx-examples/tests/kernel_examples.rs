@@ -90,7 +90,7 @@ fn transfer(bytes: u64, conns: u32, recv_extra: &[&str]) -> common::Outcome {
     out
 }
 
-fn check_exact(bytes: u64, conns: u32, recv_extra: &[&str]) {
+fn check_exact(bytes: u64, conns: u32, recv_extra: &[&str]) -> common::Outcome {
     let mut extra = vec!["--verify", "--sha256"];
     extra.extend_from_slice(recv_extra);
     let out = transfer(bytes, conns, &extra);
@@ -105,6 +105,7 @@ fn check_exact(bytes: u64, conns: u32, recv_extra: &[&str]) {
             .contains("verified: every byte matches the pattern")
     );
     assert!(out.stderr.is_empty(), "stderr: {}", out.stderr);
+    out
 }
 
 #[test]
@@ -119,8 +120,28 @@ fn byte_exact_small_transfers() {
 fn byte_exact_64_mib() {
     require_nodev!();
     require_notify!();
-    // With notifications re-armed every 100 ms (the default) while it runs.
-    check_exact(64 << 20, 1, &["--area-size", "16M", "--notify"]);
+    // With notifications re-armed every 100 ms (the default) while it runs,
+    // and progress lines although stdout is not a terminal.
+    let out = check_exact(
+        64 << 20,
+        1,
+        &["--area-size", "16M", "--notify", "--progress"],
+    );
+    let secs: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("received 67108864 bytes in "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the summary line");
+    if secs > 1.5 {
+        let progress = out.stdout.lines().find(|l| l.starts_with("progress: "));
+        let line =
+            progress.unwrap_or_else(|| panic!("no progress line in {secs} s: {}", out.stdout));
+        for part in ["received", "MiB/s", "completions", "buffers in flight"] {
+            assert!(line.contains(part), "{line}");
+        }
+    }
 }
 
 /// The notification lines of a receiver's output: (notifications, re-arms).

@@ -13,6 +13,7 @@ use clap::Parser;
 use sha2::{Digest, Sha256};
 use zcrx_examples::cli::{self, ByteSize, Failure};
 use zcrx_examples::{locate, pattern};
+use zcrx_examples::{say, say_err};
 
 /// Runs zcrx-recv against zcrx-send on loopback and checks the outcome.
 ///
@@ -64,12 +65,12 @@ fn main() -> ExitCode {
     let args: Args = cli::parse_args();
     match run(&args) {
         Ok(summary) => {
-            println!("demo: OK: {summary}");
+            say!("demo: OK: {summary}");
             ExitCode::SUCCESS
         }
         Err(f) => {
             let _ = std::io::stdout().flush();
-            println!("demo: FAILED: {}", f.message);
+            say!("demo: FAILED: {}", f.message);
             ExitCode::from(f.code)
         }
     }
@@ -142,9 +143,9 @@ fn pump(
     for line in BufReader::new(from).lines() {
         let Ok(line) = line else { break };
         if is_stderr {
-            eprintln!("{prefix} ! {line}");
+            say_err!("{prefix} ! {line}");
         } else {
-            println!("{prefix} | {line}");
+            say!("{prefix} | {line}");
         }
         if let Some(w) = watch {
             let _ = w.send(line.clone());
@@ -207,9 +208,10 @@ fn run(args: &Args) -> Result<String, Failure> {
         .release()
         .to_string_lossy()
         .into_owned();
-    println!(
+    say!(
         "demo: Linux {release}: zcrx-recv and zcrx-send on loopback, {} connection(s) of {} bytes",
-        args.connections, args.bytes.0
+        args.connections,
+        args.bytes.0
     );
 
     let recv_args: Vec<String> = vec![
@@ -227,7 +229,7 @@ fn run(args: &Args) -> Result<String, Failure> {
         "--area-size".into(),
         args.area_size.0.to_string(),
     ];
-    println!("demo: $ zcrx-recv {}", recv_args.join(" "));
+    say!("demo: $ zcrx-recv {}", recv_args.join(" "));
     let mut recv = Command::new(&recv_bin)
         .args(&recv_args)
         .stdin(Stdio::null())
@@ -281,7 +283,7 @@ fn run(args: &Args) -> Result<String, Failure> {
         "--connections".into(),
         args.connections.to_string(),
     ];
-    println!("demo: $ zcrx-send {}", send_args.join(" "));
+    say!("demo: $ zcrx-send {}", send_args.join(" "));
     let mut send = Command::new(&send_bin)
         .args(&send_args)
         .stdin(Stdio::null())

@@ -48,6 +48,9 @@ fn main() -> ExitCode {
         .and_then(|()| out.flush());
     match written {
         Ok(()) => ExitCode::SUCCESS,
+        // Whoever reads the report stopped (`zcrx-info | head`): not a
+        // failure of the report.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => cli::Failure::new(format!("writing the report: {e}")).report("zcrx-info"),
     }
 }

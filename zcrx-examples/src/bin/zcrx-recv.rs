@@ -22,6 +22,7 @@ use clap::Parser;
 use sha2::{Digest, Sha256};
 use zcrx_examples::cli::{self, ByteSize, Failure, human_bytes};
 use zcrx_examples::pattern;
+use zcrx_examples::{say, say_err};
 use zcrx_notif::{
     Delivery, Fallback, NotificationKind, NotificationMask, Notifier, NotifyConfig, RearmPolicy,
     StatsSnapshot, Support, ZcrxBuilderExt,
@@ -479,7 +480,7 @@ fn run(args: &Args) -> Result<(), Failure> {
 /// be waiting for connections that will never come.
 fn fail_now(f: &Failure) -> ! {
     let _ = std::io::stdout().flush();
-    eprintln!("{PROGRAM}: {}", f.message);
+    say_err!("{PROGRAM}: {}", f.message);
     std::process::exit(i32::from(f.code));
 }
 
@@ -505,7 +506,7 @@ fn print_progress(shared: &Shared, (then, bytes_then): (Instant, u64)) -> (Insta
         .start
         .get()
         .map_or(0.0, |s| s.elapsed().as_secs_f64());
-    println!(
+    say!(
         "progress: {elapsed:6.1} s  {:>10} received  {rate:8.1} MiB/s  {completions} completions  \
          {in_flight} buffers in flight  {open} connection(s) open",
         human_bytes(bytes)
@@ -624,7 +625,7 @@ fn worker(
                     let armed = n.service(&zcrx)?;
                     totals.rearmed += armed.kinds().count() as u64;
                     for kind in armed.kinds() {
-                        println!("re-armed {kind} (thread {idx})");
+                        say!("re-armed {kind} (thread {idx})");
                     }
                 }
                 let Some(event) = event else { continue };
@@ -642,7 +643,7 @@ fn worker(
                                 s.copy_count, s.copy_bytes
                             )
                         });
-                        println!("notification: {} (thread {idx}){stats}", note.kind);
+                        say!("notification: {} (thread {idx}){stats}", note.kind);
                         continue;
                     }
                     Delivery::Other(event) => event,
@@ -746,9 +747,10 @@ fn worker(
                 open += 1;
                 counters.open.store(open, Ordering::Relaxed);
                 if let Some(c) = &conns[slot] {
-                    println!(
+                    say!(
                         "connection {} from {} accepted (thread {idx})",
-                        c.number, c.peer
+                        c.number,
+                        c.peer
                     );
                 }
             }

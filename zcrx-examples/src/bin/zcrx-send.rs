@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use zcrx_examples::cli::{self, ByteSize, Failure, human_bytes};
 use zcrx_examples::pattern;
+use zcrx_examples::say;
 
 const PROGRAM: &str = "zcrx-send";
 
@@ -138,12 +139,12 @@ fn run(args: &Args) -> Result<(), Failure> {
         Payload::Pattern(_) => "of the pattern".to_owned(),
         Payload::File(p) => format!("of {}", p.display()),
     };
-    println!(
+    say!(
         "sent {total} bytes {what} over {} connection(s) in {secs:.3} s ({rate:.1} MiB/s)",
         args.connections
     );
     if std::io::stdout().is_terminal() {
-        println!(
+        say!(
             "({} per connection)",
             human_bytes(total / u64::from(args.connections))
         );
