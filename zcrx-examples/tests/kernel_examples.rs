@@ -297,9 +297,16 @@ fn verify_names_the_first_wrong_byte() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = out.stderr_lines();
     assert_eq!(err.len(), 1, "one line: {err:?}");
-    assert!(err[0].starts_with("zcrx-recv: "), "{err:?}");
     assert!(
-        err[0].contains("wrong byte at stream offset 77777"),
+        err[0].starts_with("zcrx-recv: connection 1 from 127.0.0.1:"),
+        "{err:?}"
+    );
+    let want = zcrx_examples::pattern::byte_at(77_777);
+    assert!(
+        err[0].ends_with(&format!(
+            ": wrong byte at stream offset 77777: expected {want:#04x}, found {:#04x}",
+            want ^ 0x5a
+        )),
         "{err:?}"
     );
 }
@@ -322,9 +329,9 @@ fn without_cap_net_admin_the_error_says_so() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.contains("needs CAP_NET_ADMIN: run as root or grant it"),
-        "{err}"
+    assert_eq!(
+        err.trim_end(),
+        "zcrx-recv: needs CAP_NET_ADMIN: run as root or grant it"
     );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("listening on"),

@@ -360,7 +360,13 @@ fn run(args: &Args) -> Result<(), Failure> {
                     }));
                     let msg = match outcome {
                         Ok(Ok(t)) => Msg::Done(t),
-                        Ok(Err(f)) => Msg::Failed(f.context(format!("thread {idx}"))),
+                        // Setup fails the same way in every thread: no
+                        // thread number then, nor with a single thread.
+                        Ok(Err((Stage::Setup, f))) => Msg::Failed(f),
+                        Ok(Err((Stage::Receive, f))) if threads == 1 => Msg::Failed(f),
+                        Ok(Err((Stage::Receive, f))) => {
+                            Msg::Failed(f.context(format!("thread {idx}")))
+                        }
                         Err(_) => Msg::Failed(Failure::new(format!(
                             "thread {idx}: internal error (a panic, reported above)"
                         ))),
@@ -593,13 +599,34 @@ fn worker(
     shared: &Shared,
     listener: &TcpListener,
     tx: &mpsc::Sender<(usize, Msg)>,
+) -> Result<Totals, (Stage, Failure)> {
+    let (mut ring, zcrx, notifier) = setup(idx, &shared.cfg).map_err(|f| (Stage::Setup, f))?;
+    let _ = tx.send((idx, Msg::Ready));
+    receive(idx, shared, listener, &mut ring, &zcrx, notifier).map_err(|f| (Stage::Receive, f))
+}
+
+/// Where a thread failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Setting up its ring and instance.
+    Setup,
+    /// Accepting or receiving.
+    Receive,
+}
+
+/// The thread's receive loop.
+fn receive(
+    idx: usize,
+    shared: &Shared,
+    listener: &TcpListener,
+    ring: &mut Ring,
+    zcrx: &Zcrx,
+    mut notifier: Option<Notifier>,
 ) -> Result<Totals, Failure> {
     let cfg = &shared.cfg;
     let counters = &shared.counters[idx];
-    let (mut ring, zcrx, mut notifier) = setup(idx, cfg)?;
-    let _ = tx.send((idx, Msg::Ready));
 
-    let mut rx = Receiver::new(&mut ring);
+    let mut rx = Receiver::new(ring);
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut open: u64 = 0;
     let mut accept_armed = false;
@@ -622,7 +649,7 @@ fn worker(
                     Some(wait) => rx.next_timeout(wait)?,
                 };
                 if !n.fired().is_empty() {
-                    let armed = n.service(&zcrx)?;
+                    let armed = n.service(zcrx)?;
                     totals.rearmed += armed.kinds().count() as u64;
                     for kind in armed.kinds() {
                         say!("re-armed {kind} (thread {idx})");
@@ -637,7 +664,7 @@ fn worker(
                             _ => 2,
                         };
                         totals.notifications[slot] += 1;
-                        let stats = StatsSnapshot::read(&zcrx).map_or_else(String::new, |s| {
+                        let stats = StatsSnapshot::read(zcrx).map_or_else(String::new, |s| {
                             format!(
                                 "; stats: copy_count {}, copy_bytes {}",
                                 s.copy_count, s.copy_bytes
@@ -731,7 +758,7 @@ fn worker(
                     .map_or_else(|_| "?".to_owned(), |a| a.to_string());
                 let number = shared.accepted.fetch_add(1, Ordering::Relaxed) + 1;
                 shared.start.get_or_init(Instant::now);
-                let id = rx.add(&zcrx, &stream, None)?;
+                let id = rx.add(zcrx, &stream, None)?;
                 let slot = id.index() as usize;
                 if conns.len() <= slot {
                     conns.resize_with(slot + 1, || None);
@@ -760,7 +787,7 @@ fn worker(
         }
     }
     if notifier.is_some() {
-        totals.stats = StatsSnapshot::read(&zcrx);
+        totals.stats = StatsSnapshot::read(zcrx);
     }
     Ok(totals)
 }
