@@ -366,3 +366,40 @@ fn info_reports_what_this_kernel_has() {
     assert!(table.status.success());
     assert!(table.stdout.contains("ZCRX_REG_NODEV"), "{}", table.stdout);
 }
+
+/// Runs on every kernel, 6.19 included: a kernel that lacks what a program
+/// needs gets one line naming the missing item and the release that has it,
+/// and `zcrx-info` reports every query with its release.
+#[test]
+fn degrade_missing_features_are_named() {
+    let info = run("zcrx-info", &["--json"], LIMIT);
+    assert!(info.status.success(), "{info:?}");
+    let v: serde_json::Value = serde_json::from_str(&info.stdout).unwrap();
+    for q in v["queries"].as_array().unwrap() {
+        assert!(q["since"].is_string(), "{q}");
+        if q["supported"] == serde_json::Value::Bool(false) {
+            let detail = q["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("(needs Linux >= "), "{q}");
+        }
+    }
+    let caps = Capabilities::query();
+    let nodev = caps.zcrx().is_ok_and(|z| z.supports_nodev());
+    let events = zcrx_notif::Support::from_caps(&caps).is_available();
+    // A kernel with both would wait for a connection: only where one lacks.
+    if nodev && events {
+        return;
+    }
+    let out = run(
+        "zcrx-recv",
+        &["--listen", "127.0.0.1:0", "--nodev", "--notify"],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let want = if nodev {
+        "zcrx-recv: kernel lacks IO_URING_QUERY_ZCRX_EVENT (needs Linux >= 7.2)"
+    } else {
+        "zcrx-recv: kernel lacks ZCRX_REG_NODEV (needs Linux >= 7.1)"
+    };
+    assert_eq!(out.stderr.trim_end(), want);
+    assert!(!out.stdout.contains("listening on"), "{}", out.stdout);
+}

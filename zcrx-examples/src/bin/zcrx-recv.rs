@@ -13,9 +13,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -338,13 +338,13 @@ fn run(args: &Args) -> Result<(), Failure> {
     };
 
     let threads = cfg.threads as usize;
-    let shared = Arc::new(Shared {
+    let shared = Shared {
         counters: (0..threads).map(|_| Counters::default()).collect(),
         cfg,
         claimed: AtomicU64::new(0),
         accepted: AtomicU64::new(0),
         start: OnceLock::new(),
-    });
+    };
     let (tx, rx) = mpsc::channel::<(usize, Msg)>();
 
     std::thread::scope(|scope| -> Result<(), Failure> {
@@ -378,13 +378,13 @@ fn run(args: &Args) -> Result<(), Failure> {
         drop(tx);
 
         // Every thread registered: connections are accepted from now on.
-        let mut ready = 0;
+        let mut ready = vec![false; threads];
         let mut finished: Vec<Option<Totals>> = vec![None; threads];
-        while ready < threads {
+        while ready.iter().any(|r| !r) {
             match rx.recv() {
-                Ok((_, Msg::Ready)) => ready += 1,
+                Ok((i, Msg::Ready)) => ready[i] = true,
                 Ok((i, Msg::Done(t))) => {
-                    ready += 1;
+                    ready[i] = true;
                     finished[i] = Some(t);
                 }
                 Ok((_, Msg::Failed(f))) => fail_now(&f),
