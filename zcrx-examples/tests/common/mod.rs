@@ -171,6 +171,26 @@ impl Receiver {
         }
     }
 
+    /// Waits (at most `limit`) until `count` of the lines printed so far
+    /// satisfy `pred`.
+    pub fn wait_lines(&mut self, pred: impl Fn(&str) -> bool, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.seen.iter().filter(|l| pred(l)).count() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "zcrx-recv did not print the expected lines: {:?}",
+                        self.seen
+                    );
+                }
+            }
+        }
+    }
+
     /// Waits (at most `limit`) for the receiver to exit.
     pub fn finish(mut self, limit: Duration) -> Outcome {
         let status = wait(&mut self.child, "zcrx-recv", limit);
