@@ -336,13 +336,11 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
 
     /// Publishes returns, flushes where needed, and arms idle sockets.
     fn prepare(&mut self) -> Result<()> {
-        let mut done: Vec<*const Zcrx> = Vec::new();
         for i in 0..self.conns.len() {
             let zcrx = self.conns[i].zcrx;
-            let key: *const Zcrx = zcrx;
-            if !done.contains(&key) {
+            // Once per instance: at the first socket that uses it.
+            if !self.conns[..i].iter().any(|c| core::ptr::eq(c.zcrx, zcrx)) {
                 zcrx.prepare_wait(false)?;
-                done.push(key);
             }
             if self.conns[i].state == State::Starved && zcrx.held() < zcrx.buffers() {
                 // Buffers came back: make sure the kernel has them.

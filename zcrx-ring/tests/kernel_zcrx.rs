@@ -20,6 +20,46 @@ use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
 
 const PAGE: usize = 4096;
 
+/// Counts the allocations of the current thread (the receive loop's), so a
+/// test can show the steady-state loop allocates nothing.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    // SAFETY: forwards to the system allocator unchanged; the counter is a
+    // const-initialised thread-local that never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new) }
+        }
+    }
+
+    /// Allocations made by this thread so far.
+    pub fn count() -> u64 {
+        COUNT.with(|c| c.get())
+    }
+}
+
+#[global_allocator]
+static ALLOC: counting::Counting = counting::Counting;
+
 /// The byte at `offset` of the test stream.
 fn pattern(offset: u64) -> u8 {
     (offset.wrapping_mul(31) ^ (offset >> 11)) as u8
@@ -155,6 +195,44 @@ fn stream_of_64_mib_through_64_buffers_arrives_intact() {
     assert!(completions / 64 >= 200, "{completions} completions");
     drop(rx);
     assert_eq!(zcrx.held(), 0);
+}
+
+#[test]
+fn the_receive_loop_allocates_nothing_in_steady_state() {
+    require_nodev!();
+    const TOTAL: u64 = 8 << 20;
+    let mut ring = ring::<Cqe32>(32);
+    let zcrx = nodev(64).register(&ring).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    let mut rx = Receiver::new(&mut ring);
+    rx.add(&zcrx, &server, None).unwrap();
+    let mut got = 0u64;
+    let mut events = 0u64;
+    let mut before = None;
+    let mut checksum = 0u64;
+    loop {
+        match rx.next_event().unwrap() {
+            Event::Data { buf, .. } => {
+                got += buf.len() as u64;
+                checksum = checksum.wrapping_add(u64::from(buf[0]));
+                events += 1;
+                // Warm-up over, count from here.
+                if events == 32 {
+                    before = Some(counting::count());
+                }
+            }
+            Event::Eof { .. } => break,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let allocations = counting::count() - before.expect("enough completions");
+    sender.join().unwrap();
+    assert_eq!(got, TOTAL);
+    assert_eq!(
+        allocations, 0,
+        "receive, view, return and publish allocated ({events} completions, checksum {checksum})"
+    );
 }
 
 #[test]

@@ -203,7 +203,7 @@ impl Console {
                 p.passed += passed;
                 p.failed += failed;
                 p.ignored += ignored;
-            } else if let Some(at) = line.find("skipped: ") {
+            } else if let Some(at) = skip_line_at(line) {
                 self.programs[i].skipped.push(line[at..].to_owned());
             } else if let Some(name) = line
                 .trim()
@@ -347,6 +347,19 @@ impl fmt::Display for Verdict {
             }
         }
     }
+}
+
+/// Where a `zcrx-testkit` skip line (`skipped: <test>: <reason>`) starts:
+/// at the start of the line, or right after libtest's `test <name> ... `
+/// when the two outputs share a console line. Text that merely contains
+/// "skipped: " (a test's own output) is not a skip.
+fn skip_line_at(line: &str) -> Option<usize> {
+    let at = line.find("skipped: ")?;
+    let before = line[..at].trim_start();
+    let rest = &line[at + "skipped: ".len()..];
+    (rest.contains(": ")
+        && (before.is_empty() || (before.starts_with("test ") && before.ends_with("... "))))
+    .then_some(at)
 }
 
 #[cfg(test)]
@@ -495,5 +508,16 @@ mod tests {
             Some((0, 0, 0))
         );
         assert_eq!(libtest_counts("no"), None);
+    }
+
+    #[test]
+    fn only_testkit_lines_count_as_skips() {
+        assert_eq!(skip_line_at("skipped: t: kernel lacks X"), Some(0));
+        assert_eq!(
+            skip_line_at("test t ... skipped: t: kernel lacks X"),
+            Some(11)
+        );
+        assert_eq!(skip_line_at("padding entries skipped: 1249"), None);
+        assert_eq!(skip_line_at("skipped: no reason"), None);
     }
 }
