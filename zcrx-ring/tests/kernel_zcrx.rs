@@ -711,6 +711,141 @@ fn dropping_in_any_order_is_safe() {
     sender.join().unwrap();
 }
 
+/// The typed capabilities match what each kernel is known to answer
+/// (zcrx-facts: 6.18 host, 6.19, 7.2 and 7.3 guests). Runs everywhere.
+#[test]
+fn capabilities_match_the_kernel() {
+    use zcrx_ring::caps::QueryError;
+    use zcrx_uapi::abi::KernelVersion;
+    let caps = Capabilities::query();
+    let version = zcrx_testkit::kernel_version();
+    if version < (6, 18) {
+        assert!(matches!(caps.opcodes(), Err(QueryError::Unsupported(_))));
+        return;
+    }
+    let ops = caps.opcodes().expect("6.18 has IO_URING_QUERY_OPCODES");
+    assert!(ops.has_opcode(zcrx_uapi::IORING_OP_RECV_ZC));
+    match caps.zcrx() {
+        Err(QueryError::Unsupported(u)) => {
+            assert!(version < (6, 19), "{version:?}");
+            assert_eq!(u.what, "IO_URING_QUERY_ZCRX");
+            assert_eq!(u.needs, Some(KernelVersion::new(6, 19)));
+        }
+        Err(e) => panic!("{e}"),
+        Ok(z) => {
+            assert!(version >= (6, 19));
+            assert!(z.supports_import());
+            assert_eq!(z.rq_hdr_alignment, 64);
+            assert_eq!(z.supports_nodev(), version >= (7, 1));
+            assert_eq!(z.supports_events(), version >= (7, 2));
+            assert_eq!(z.supports_ctrl(ZCRX_CTRL_ADD_AREA), version >= (7, 3));
+            if version >= (7, 3) {
+                assert_eq!((z.rq_hdr_size, z.nr_ctrl_opcodes), (128, 4));
+            } else if version >= (7, 2) {
+                assert_eq!((z.rq_hdr_size, z.nr_ctrl_opcodes), (8, 3));
+            }
+        }
+    }
+    match caps.zcrx_event() {
+        Ok(e) => {
+            assert!(version >= (7, 2));
+            assert_eq!((e.stats_size, e.stats_off_alignment), (16, 8));
+            assert_eq!(
+                e.event_flags,
+                ZcrxEventMask::ALLOC_FAIL | ZcrxEventMask::COPY
+            );
+        }
+        Err(QueryError::Unsupported(u)) => {
+            assert!(version < (7, 2));
+            assert_eq!(u.needs, Some(KernelVersion::new(7, 2)));
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// NIC mode on `lo`: the loopback device has no DMA queue, so the kernel
+/// refuses it, and the refusal names the cause.
+#[test]
+fn nic_mode_on_loopback_is_a_typed_refusal() {
+    require!(
+        Capabilities::query().zcrx().is_ok(),
+        "{}",
+        lacks("IO_URING_QUERY_ZCRX")
+    );
+    require!(
+        zcrx_testkit::has_cap_net_admin(),
+        "needs CAP_NET_ADMIN (run as root)"
+    );
+    let ring = ring::<Cqe32>(4);
+    let err = Zcrx::builder_nic_named("lo", 0)
+        .unwrap()
+        .area(Area::anonymous(4 * PAGE).unwrap())
+        .register(&ring)
+        .unwrap_err();
+    assert!(err.is_unsupported(), "{err}");
+    let err = Zcrx::builder_nic_named("no-such-if0", 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "interface name",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// The ZCRX parts on a ring driven by someone else: registration by fd,
+/// hand-made RECV_ZC submissions, completions turned into views by hand.
+#[test]
+fn a_ring_driven_by_other_code() {
+    require_nodev!();
+    const TOTAL: u64 = 2 << 20;
+    let mut ring = ring::<Cqe32>(16);
+    let zcrx = nodev(32).register_fd(ring.as_fd()).unwrap();
+    let (client, server) = tcp_pair();
+    let sender = send_pattern(client, TOTAL);
+    let submit = |ring: &mut Ring<Cqe32>| {
+        let mut sqe = zcrx_uapi::io_uring_sqe::default();
+        zcrx_ring::ring::opcode::prep_recv_zc(
+            &mut sqe,
+            rustix::fd::AsFd::as_fd(&server),
+            zcrx.id(),
+            0,
+            42,
+        );
+        // SAFETY: a RECV_ZC into a registered area carries no user pointer.
+        unsafe { ring.push(&sqe) }.unwrap();
+    };
+    submit(&mut ring);
+    let mut got = 0u64;
+    'outer: loop {
+        zcrx.prepare_wait(false).unwrap();
+        ring.submit_and_wait(1).unwrap();
+        let batch: Vec<_> = ring.completions().collect();
+        for c in batch {
+            assert_eq!(c.user_data, 42);
+            if c.res > 0 {
+                let z = c.zcrx().expect("32-byte completion");
+                let buf = zcrx.buf_from_completion(c.res, z.off).unwrap();
+                assert_eq!(buf[0], pattern(got));
+                got += buf.len() as u64;
+            } else if c.res == 0 {
+                break 'outer;
+            } else if !c.more() {
+                // ENOMEM/ENOSPC: give buffers back and re-arm.
+                zcrx.prepare_wait(true).unwrap();
+            }
+            if !c.more() {
+                submit(&mut ring);
+            }
+        }
+    }
+    assert_eq!(got, TOTAL);
+    sender.join().unwrap();
+}
+
 /// On kernels without NODEV (the 6.19 guest, the 6.18 host) registration
 /// fails with a typed "unsupported" naming what is missing.
 #[test]
