@@ -1,0 +1,160 @@
+//! Runs one hot loop of the benchmarks on one thread, for instruction
+//! counts under callgrind (the model kernel consumes inline, after every
+//! batch, instead of on another core):
+//!
+//! ```text
+//! cargo build --release -p benches --example hotpath
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/examples/hotpath complete rust 1000000
+//! callgrind_annotate cg.out
+//! ```
+//!
+//! Arguments: `refill|complete|stats`, `rust|c`, iterations, and for
+//! `refill` the batch size. With `ab` instead of `rust|c`, both sides run
+//! in turn (ROUNDS chunks of ITERS each) and the minimum and median time
+//! per iteration of each are printed: a quick A/B on a noisy machine.
+
+use std::hint::black_box;
+
+use benches::{
+    FakeZcrx, REFILL_BUF_MASK, RefillRegion, c_complete, c_refill, c_stats, fake_cqes, ffi,
+    rust_complete, rust_refill, rust_stats,
+};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: hotpath refill|complete|stats rust|c ITERS [BATCH]";
+    let (Some(group), Some(side), Some(iters)) = (args.first(), args.get(1), args.get(2)) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let iters: u64 = iters.parse().expect("ITERS");
+    let batch: u32 = args.get(3).map_or(32, |b| b.parse().expect("BATCH"));
+    if side == "ab" {
+        ab(
+            group,
+            iters,
+            batch,
+            args.get(4).map_or(21, |r| r.parse().expect("ROUNDS")),
+        );
+        return;
+    }
+    let out = match (group.as_str(), side.as_str()) {
+        ("refill", side) => {
+            let region = RefillRegion::new().expect("region");
+            let mut kernel = region.consumer();
+            let q = region.rust_producer();
+            let mut p = region.c_producer();
+            let mut n = 0;
+            for _ in 0..iters {
+                n += if side == "rust" {
+                    rust_refill(&q, 1, batch, REFILL_BUF_MASK)
+                } else {
+                    c_refill(&mut p, 1, batch, REFILL_BUF_MASK)
+                };
+                // SAFETY: the region is alive.
+                unsafe { ffi::bench_consume_once(&mut kernel) };
+            }
+            n
+        }
+        ("complete", side) => {
+            let cqes = fake_cqes();
+            let mut fake = FakeZcrx::new().expect("fake instance");
+            if side == "rust" {
+                rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters)
+            } else {
+                let region = RefillRegion::new().expect("region");
+                let mut p = region.c_producer();
+                let mut kernel = region.consumer();
+                c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters)
+            }
+        }
+        ("stats", side) => {
+            let fake = FakeZcrx::new().expect("fake instance");
+            if side == "rust" {
+                rust_stats(&fake.zcrx, iters)
+            } else {
+                c_stats(&fake.region, iters)
+            }
+        }
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    println!("{}", black_box(out));
+}
+
+/// Rust and C in turn, `rounds` times `iters` iterations each.
+fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
+    use std::time::Instant;
+    let cqes = fake_cqes();
+    let mut fake = FakeZcrx::new().expect("fake instance");
+    let region = RefillRegion::new().expect("region");
+    let mut p = region.c_producer();
+    let mut kernel = region.consumer();
+    let rust_q_region = RefillRegion::new().expect("region");
+    let q = rust_q_region.rust_producer();
+    let mut rust_kernel = rust_q_region.consumer();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (side, t) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            let out = match (group, side) {
+                ("complete", 0) => rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters),
+                ("complete", _) => c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters),
+                ("stats", 0) => rust_stats(&fake.zcrx, iters),
+                ("stats", _) => c_stats(&fake.region, iters),
+                ("refill-mt", side) => {
+                    // A fresh ring per run, the model kernel on the other core.
+                    let place = benches::Placement::two_cores();
+                    if let Some(cpu) = place.producer {
+                        benches::pin_to_cpu(cpu);
+                    }
+                    let region = RefillRegion::new().expect("region");
+                    // SAFETY: the region outlives the consumer (stopped below).
+                    let consumer =
+                        unsafe { benches::ConsumerThread::spawn(&region, place.consumer) };
+                    let n = if side == 0 {
+                        let q = region.rust_producer();
+                        rust_refill(&q, iters / u64::from(batch), batch, REFILL_BUF_MASK)
+                    } else {
+                        let mut p = region.c_producer();
+                        c_refill(&mut p, iters / u64::from(batch), batch, REFILL_BUF_MASK)
+                    };
+                    consumer.stop();
+                    n
+                }
+                ("refill", side) => {
+                    let mut n = 0;
+                    for _ in 0..iters / u64::from(batch) {
+                        if side == 0 {
+                            n += rust_refill(&q, 1, batch, REFILL_BUF_MASK);
+                            // SAFETY: the region is alive.
+                            unsafe { ffi::bench_consume_once(&mut rust_kernel) };
+                        } else {
+                            n += c_refill(&mut p, 1, batch, REFILL_BUF_MASK);
+                            // SAFETY: the region is alive.
+                            unsafe { ffi::bench_consume_once(&mut kernel) };
+                        }
+                    }
+                    n
+                }
+                _ => panic!("unknown group {group}"),
+            };
+            black_box(out);
+            t.push(start.elapsed().as_secs_f64() * 1e9 / iters as f64);
+        }
+    }
+    let stat = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2])
+    };
+    let (rmin, rmed) = stat(&mut times[0]);
+    let (cmin, cmed) = stat(&mut times[1]);
+    println!(
+        "{group}: rust min {rmin:.3} med {rmed:.3} ns | c min {cmin:.3} med {cmed:.3} ns | rust/c min {:.3} med {:.3}",
+        rmin / cmin,
+        rmed / cmed
+    );
+}
