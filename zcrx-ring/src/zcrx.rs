@@ -530,9 +530,16 @@ pub struct Zcrx {
     id: u32,
     nodev: bool,
     buf_shift: u32,
+    /// `(1 << buf_shift) - 1`.
+    buf_mask: u64,
+    /// `1 << buf_shift`.
+    buf_len: u64,
     layout: RegionLayout,
     caps: Option<crate::caps::ZcrxCaps>,
     areas: Vec<Arc<AreaShared>>,
+    /// Area 0's memory and length (null and 0 before it is added), kept
+    /// here for the completion fast path.
+    first_area: (*const u8, u64),
     refill: Producer<KernelRefill>,
     /// Returns that found the refill ring full (rare; see `recycle_slow`).
     stash: RefCell<Vec<io_uring_zcrx_rqe>>,
@@ -546,9 +553,9 @@ pub struct Zcrx {
     _not_sync: PhantomData<Cell<()>>,
 }
 
-// SAFETY: the raw pointers inside (refill ring, region) point into mappings
-// owned by this value, usable from any thread; `Zcrx` is `!Sync`, so only
-// one thread uses them at a time. Moving it between threads is sound; the
+// SAFETY: the raw pointers inside (refill ring, region, area 0's base) point
+// into mappings owned by this value, usable from any thread; `Zcrx` is
+// `!Sync`, so only one thread uses them at a time. Moving it between threads is sound; the
 // kernel's own rule (SINGLE_ISSUER rings take register calls only from their
 // submitter) is reported as an error, not UB.
 unsafe impl Send for Zcrx {}
@@ -601,9 +608,12 @@ impl Zcrx {
             id,
             nodev,
             buf_shift,
+            buf_mask: (1u64 << buf_shift) - 1,
+            buf_len: 1u64 << buf_shift,
             layout,
             caps,
             areas: Vec::new(),
+            first_area: (ptr::null(), 0),
             refill: if resume {
                 Producer::resume(mem)
             } else {
@@ -619,6 +629,9 @@ impl Zcrx {
     }
 
     fn recompute_total(&mut self) {
+        self.first_area = self.areas.first().map_or((ptr::null(), 0), |a| {
+            (a.mem.as_ptr().cast_const(), a.mem.len() as u64)
+        });
         let total: usize = self.areas.iter().map(|a| a.buffers()).sum();
         self.total_bufs = u32::try_from(total).unwrap_or(u32::MAX);
     }
@@ -790,7 +803,36 @@ impl Zcrx {
     /// `off` of its second half) into a view, after checking the area id,
     /// the bounds and that the chunk stays inside one buffer. Works with
     /// completions from any ring, including one owned by another library.
+    #[inline]
     pub fn buf_from_completion(&self, res: i32, off: u64) -> Result<Buf<'_>> {
+        // Fast path, inlined into receive loops: a chunk of area 0. Its
+        // offset is then below area 0's length (the area bits are zero),
+        // and a chunk that starts inside the area and does not cross a
+        // buffer ends inside it (areas are whole buffers): three compares
+        // instead of an area lookup through `Arc`s. Other areas, and
+        // refusals, take the out-of-line path.
+        let (base, area0_len) = self.first_area;
+        let data =
+            if off < area0_len && res > 0 && (off & self.buf_mask) + res as u64 <= self.buf_len {
+                // SAFETY: `off` is inside area 0 (checked above), whose memory
+                // starts at `base`.
+                let data = unsafe { base.add(off as usize) }.cast_mut();
+                // SAFETY: not null: area 0 is not empty (`off` is below its
+                // length), so `base` is a mapping's address and `data` lies in it.
+                unsafe { NonNull::new_unchecked(data) }
+            } else {
+                self.locate_chunk(res, off)?
+            };
+        self.held.set(self.held.get().wrapping_add(1));
+        // SAFETY: the range is inside one buffer of the area the offset
+        // names, which the kernel handed over with this completion.
+        Ok(unsafe { Buf::new(self, data, res as u32, off) })
+    }
+
+    /// The general path of [`buf_from_completion`](Self::buf_from_completion):
+    /// any area; the reason of a refusal.
+    #[inline(never)]
+    fn locate_chunk(&self, res: i32, off: u64) -> Result<NonNull<u8>> {
         let bad = |reason| Error::KernelValue {
             field: "io_uring_zcrx_cqe.off",
             value: off,
@@ -814,17 +856,12 @@ impl Zcrx {
         if end > area.mem.len() as u64 {
             return Err(bad("runs past the end of its area"));
         }
-        let buf_mask = (1u64 << self.buf_shift) - 1;
-        if (in_area & buf_mask) + u64::from(len) > buf_mask + 1 {
+        if (in_area & self.buf_mask) + u64::from(len) > self.buf_len {
             return Err(bad("crosses a buffer boundary"));
         }
-        self.held.set(self.held.get().wrapping_add(1));
         // SAFETY: in bounds of the area's mapping (checked above).
         let data = unsafe { area.mem.as_ptr().add(in_area as usize) };
-        let data = NonNull::new(data).ok_or(bad("null"))?;
-        // SAFETY: the range is inside one buffer of this instance's area,
-        // which the kernel handed over with this completion.
-        Ok(unsafe { Buf::new(self, data, len, off) })
+        NonNull::new(data).ok_or(bad("null"))
     }
 
     /// Queues a buffer on the refill ring (the view's drop path).
