@@ -1,0 +1,108 @@
+//! `Zcrx::buf_from_completion` over fake memory: the area-0 fast path and
+//! the general path (other areas, refusals) agree on what they accept and
+//! where the data is.
+
+use std::fs::File;
+
+use benches::{BUF_LEN, Mapping, REGION_LEN, RQ_ENTRIES, RefillRegion, STATS_OFFSET};
+use zcrx_ring::{Area, RawParts, Zcrx};
+
+struct Two {
+    zcrx: Zcrx,
+    areas: [Mapping; 2],
+    _region: RefillRegion,
+}
+
+const BUFS: usize = 8;
+
+fn two_areas() -> Two {
+    let region = RefillRegion::new().unwrap();
+    let areas = [
+        Mapping::new(BUFS * BUF_LEN).unwrap(),
+        Mapping::new(BUFS * BUF_LEN).unwrap(),
+    ];
+    for (a, m) in areas.iter().enumerate() {
+        // SAFETY: the whole mapping, not yet shared.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(m.as_ptr(), m.len()) };
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i / BUF_LEN + 16 * a) as u8;
+        }
+    }
+    let handles = areas
+        .iter()
+        // SAFETY: page aligned, whole pages, outlive the instance (field
+        // order: `zcrx` is dropped first).
+        .map(|m| unsafe { Area::from_raw_parts(m.as_non_null(), m.len()) }.unwrap())
+        .collect();
+    let parts = RawParts {
+        ring: File::open("/dev/null").unwrap().into(),
+        zcrx_id: 0,
+        nodev: false,
+        region: region.memory().as_non_null(),
+        region_len: REGION_LEN,
+        offsets: RefillRegion::offsets(),
+        rq_entries: RQ_ENTRIES,
+        rx_buf_len: BUF_LEN as u32,
+        stats_offset: Some(STATS_OFFSET),
+    };
+    // SAFETY: memory laid out as the kernel lays it out, alive while the
+    // instance lives; nothing else produces into the ring.
+    let zcrx = unsafe { Zcrx::from_raw_parts(parts, handles) }.unwrap();
+    Two {
+        zcrx,
+        areas,
+        _region: region,
+    }
+}
+
+const AREA1: u64 = 1 << 48;
+
+#[test]
+fn accepted_chunks_point_at_their_data() {
+    let t = two_areas();
+    for (res, off, area, buf) in [
+        (4096, 0, 0, 0usize),
+        (1, 4095, 0, 0),
+        (100, 3 * 4096 + 7, 0, 3),
+        (4096, 7 * 4096, 0, 7),
+        (4096, AREA1, 1, 0),
+        (10, AREA1 + 5 * 4096 + 4000, 1, 5),
+    ] {
+        let b = t.zcrx.buf_from_completion(res, off).unwrap();
+        assert_eq!(b.len(), res as usize);
+        assert_eq!(b.area_id(), area);
+        assert_eq!(b.raw_offset(), off);
+        let expect = t.areas[area as usize].as_ptr() as usize + (off & (AREA1 - 1)) as usize;
+        assert_eq!(b.as_ptr() as usize, expect);
+        assert!(b.iter().all(|&x| x as usize == buf + 16 * area as usize));
+        assert_eq!(t.zcrx.held(), 1);
+        drop(b);
+        assert_eq!(t.zcrx.held(), 0);
+    }
+    assert_eq!(t.zcrx.unpublished(), 6);
+}
+
+#[test]
+fn refused_chunks_are_refused_on_both_paths() {
+    let t = two_areas();
+    let end0 = (BUFS * BUF_LEN) as u64;
+    for (res, off) in [
+        (0, 0),              // EOF is not data
+        (-105, 0),           // an errno
+        (i32::MIN, 4096),    // an errno
+        (4097, 0),           // longer than a buffer
+        (2, 4095),           // crosses a buffer
+        (1, end0),           // past area 0
+        (4096, end0 - 4095), // crosses out of area 0
+        (1, AREA1 + end0),   // past area 1
+        (2, AREA1 + 4095),   // crosses a buffer of area 1
+        (1, 2 << 48),        // no area 2
+        (1, u64::MAX),       // nonsense
+        (1, (1 << 48) - 1),  // in area 0's id, far past its end
+    ] {
+        let r = t.zcrx.buf_from_completion(res, off);
+        assert!(r.is_err(), "res {res} off {off:#x} was accepted");
+    }
+    assert_eq!(t.zcrx.held(), 0);
+    assert_eq!(t.zcrx.unpublished(), 0);
+}
