@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod abi;
+mod bench;
 mod ci;
 mod debian;
 mod demo;
@@ -29,6 +30,9 @@ enum Command {
     /// Run one workspace binary (or static executable) in a QEMU guest; the
     /// exit status is the program's.
     VmRun(vm::RunArgs),
+    /// End-to-end receive comparison in a 7.3 guest: a 256 MiB loopback
+    /// stream with NODEV ZCRX and with plain recv; prints time ratios.
+    VmBench(bench::BenchArgs),
     /// Every check of the project, as CI runs it (`.ci/run`): fmt, clippy,
     /// no_std builds, host tests, docs, ABI checks, MSRV, Miri, loom, the
     /// benchmarks' build and the guest tests.
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Ci(args) => return ci::ci(&args),
         Command::VmTest(args) => vm::vm_test(&args),
         Command::VmRun(args) => vm::vm_run(&args),
+        Command::VmBench(args) => bench::vm_bench(&args),
         Command::CheckAbi(args) => return abi::check_abi(&args),
         Command::RegenAbi(args) => return abi::regen_abi(&args),
         Command::Demo(args) => demo::demo(&args),
