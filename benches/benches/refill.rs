@@ -3,7 +3,9 @@
 //! 1, 8, 32 and 256, while a model kernel on the other core load-acquires
 //! the tail, reads the entries and store-releases the head.
 //!
-//! Ids `rust/<batch>` (`zcrx-ring`'s producer) and `c/<batch>` (`c/refill.c`);
+//! Ids `rust/<batch>` (`zcrx-ring`'s producer, `RefillQueue::push_with`),
+//! `rust-push/<batch>` (the same producer, one `RefillQueue::push` per
+//! entry, as dropped buffer views return) and `c/<batch>` (`c/refill.c`);
 //! the same ring size ([`benches::RQ_ENTRIES`]) and the same consumer.
 
 use std::hint::black_box;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use benches::report::{REFILL_BATCHES, print_group_ratios};
 use benches::{
     ConsumerThread, Placement, REFILL_BUF_MASK, RefillRegion, c_refill, pin_to_cpu, rust_refill,
-    set_affinity,
+    rust_refill_push, set_affinity,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -27,18 +29,23 @@ fn refill(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     for batch in REFILL_BATCHES {
         group.throughput(Throughput::Elements(batch.into()));
-        group.bench_function(BenchmarkId::new("rust", batch), |b| {
-            let region = RefillRegion::new().expect("map the refill region");
-            // SAFETY: `region` outlives the consumer (dropped first below).
-            let consumer = unsafe { ConsumerThread::spawn(&region, place.consumer) };
-            let q = region.rust_producer();
-            b.iter_custom(|iters| {
-                let start = Instant::now();
-                black_box(rust_refill(&q, iters, batch, REFILL_BUF_MASK));
-                start.elapsed()
+        for (name, run) in [
+            ("rust", rust_refill as fn(&_, u64, u32, u32) -> u64),
+            ("rust-push", rust_refill_push),
+        ] {
+            group.bench_function(BenchmarkId::new(name, batch), |b| {
+                let region = RefillRegion::new().expect("map the refill region");
+                // SAFETY: `region` outlives the consumer (stopped below).
+                let consumer = unsafe { ConsumerThread::spawn(&region, place.consumer) };
+                let q = region.rust_producer();
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    black_box(run(&q, iters, batch, REFILL_BUF_MASK));
+                    start.elapsed()
+                });
+                consumer.stop();
             });
-            consumer.stop();
-        });
+        }
         group.bench_function(BenchmarkId::new("c", batch), |b| {
             let region = RefillRegion::new().expect("map the refill region");
             // SAFETY: `region` outlives the consumer (dropped first below).

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Arguments: `refill|complete|stats`, `rust|c`, iterations, and for
-//! `refill` the batch size. With `ab` instead of `rust|c`, both sides run
+//! `refill` the batch size (`refill-mt`: the model kernel on the other
+//! core; `PUSH=1`: the Rust side pushes entry by entry). With `ab` instead of `rust|c`, both sides run
 //! in turn (ROUNDS chunks of ITERS each) and the minimum and median time
 //! per iteration of each are printed: a quick A/B on a noisy machine.
 
@@ -97,6 +98,8 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
     let q = rust_q_region.rust_producer();
     let mut rust_kernel = rust_q_region.consumer();
     let mut times = [Vec::new(), Vec::new()];
+    // Before any pinning: the CPUs this thread may use.
+    let place = benches::Placement::two_cores();
     for _ in 0..rounds {
         for (side, t) in times.iter_mut().enumerate() {
             let start = Instant::now();
@@ -107,7 +110,6 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
                 ("stats", _) => c_stats(&fake.region, iters),
                 ("refill-mt", side) => {
                     // A fresh ring per run, the model kernel on the other core.
-                    let place = benches::Placement::two_cores();
                     if let Some(cpu) = place.producer {
                         benches::pin_to_cpu(cpu);
                     }
@@ -115,7 +117,15 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
                     // SAFETY: the region outlives the consumer (stopped below).
                     let consumer =
                         unsafe { benches::ConsumerThread::spawn(&region, place.consumer) };
-                    let n = if side == 0 {
+                    let n = if side == 0 && std::env::var_os("PUSH").is_some() {
+                        let q = region.rust_producer();
+                        benches::rust_refill_push(
+                            &q,
+                            iters / u64::from(batch),
+                            batch,
+                            REFILL_BUF_MASK,
+                        )
+                    } else if side == 0 {
                         let q = region.rust_producer();
                         rust_refill(&q, iters / u64::from(batch), batch, REFILL_BUF_MASK)
                     } else {

@@ -263,8 +263,9 @@ pub struct Placement {
 }
 
 impl Placement {
-    /// The first two allowed CPUs: the producer on one, the consumer on the
-    /// other; unpinned with fewer than two.
+    /// The first two CPUs the calling thread may run on: the producer on
+    /// one, the consumer on the other; unpinned with fewer than two. Call
+    /// it before pinning the calling thread.
     pub fn two_cores() -> Self {
         match allowed_cpus().as_slice() {
             [a, b, ..] => Self {
@@ -359,10 +360,38 @@ impl Drop for ConsumerThread {
 }
 
 /// The Rust `refill` loop: `iters` batches of `batch` returns through
-/// `zcrx-ring`'s producer, one publication (tail store-release) per batch.
-/// A full ring is waited out (the consumer runs on another thread).
+/// `zcrx-ring`'s producer ([`RefillQueue::push_with`]: the batch is written
+/// with the tail in a register), one publication (tail store-release) per
+/// batch. A full ring is waited out (the consumer runs on another thread).
 #[inline(never)]
 pub fn rust_refill(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
+    let mut n: u64 = 0;
+    for _ in 0..iters {
+        let mut done = 0;
+        loop {
+            let base = n;
+            let queued = q.push_with(batch - done, |i| io_uring_zcrx_rqe {
+                off: ((base + u64::from(i)) & u64::from(buf_mask)) << 12,
+                len: BUF_LEN as u32,
+                __pad: 0,
+            });
+            n += u64::from(queued);
+            done += queued;
+            if done == batch {
+                break;
+            }
+            q.publish();
+            core::hint::spin_loop();
+        }
+        q.publish();
+    }
+    n
+}
+
+/// The `refill` loop with one [`RefillQueue::push`] per entry (what a
+/// dropped buffer view does), for comparison with [`rust_refill`].
+#[inline(never)]
+pub fn rust_refill_push(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
     let mut n: u64 = 0;
     for _ in 0..iters {
         for _ in 0..batch {

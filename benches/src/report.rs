@@ -15,6 +15,8 @@ use std::time::SystemTime;
 pub struct Pair {
     /// The criterion group.
     pub group: &'static str,
+    /// The Rust side's function name (`rust`, or `rust-push`).
+    pub rust: &'static str,
     /// The parameter (`"32"`), or `""` for none.
     pub param: &'static str,
     /// Buffers per iteration (for buffers per second).
@@ -24,7 +26,7 @@ pub struct Pair {
 impl Pair {
     /// The Rust side's id inside its group.
     pub fn rust_id(&self) -> String {
-        self.id("rust")
+        self.id(self.rust)
     }
 
     /// The C side's id inside its group.
@@ -40,48 +42,85 @@ impl Pair {
         }
     }
 
-    /// The row label (`refill/32`).
+    /// The row label (`refill/32`, `refill/32 push`).
     pub fn label(&self) -> String {
-        if self.param.is_empty() {
+        let mut label = if self.param.is_empty() {
             self.group.to_owned()
         } else {
             format!("{}/{}", self.group, self.param)
+        };
+        if self.rust != "rust" {
+            label.push_str(" push");
         }
+        label
     }
 }
 
 /// The batch sizes of the `refill` group.
 pub const REFILL_BATCHES: [u32; 4] = [1, 8, 32, 256];
 
-/// Every pair the benchmarks produce, in report order.
-pub const PAIRS: [Pair; 6] = [
+/// Every pair the benchmarks produce, in report order: the `refill` group
+/// twice, with `rust/<batch>` (`RefillQueue::push_with`) and with
+/// `rust-push/<batch>` (one `RefillQueue::push` per entry) against the same
+/// `c/<batch>`.
+pub const PAIRS: [Pair; 10] = [
     Pair {
         group: "refill",
+        rust: "rust",
         param: "1",
         elements: 1,
     },
     Pair {
         group: "refill",
+        rust: "rust",
         param: "8",
         elements: 8,
     },
     Pair {
         group: "refill",
+        rust: "rust",
         param: "32",
         elements: 32,
     },
     Pair {
         group: "refill",
+        rust: "rust",
+        param: "256",
+        elements: 256,
+    },
+    Pair {
+        group: "refill",
+        rust: "rust-push",
+        param: "1",
+        elements: 1,
+    },
+    Pair {
+        group: "refill",
+        rust: "rust-push",
+        param: "8",
+        elements: 8,
+    },
+    Pair {
+        group: "refill",
+        rust: "rust-push",
+        param: "32",
+        elements: 32,
+    },
+    Pair {
+        group: "refill",
+        rust: "rust-push",
         param: "256",
         elements: 256,
     },
     Pair {
         group: "complete",
+        rust: "rust",
         param: "",
         elements: 1,
     },
     Pair {
         group: "stats",
+        rust: "rust",
         param: "",
         elements: 1,
     },
@@ -135,6 +174,9 @@ pub fn current(dir: &Path, since: Option<SystemTime>) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for pair in PAIRS {
         for id in [pair.rust_id(), pair.c_id()] {
+            if out.contains_key(&format!("{}/{id}", pair.group)) {
+                continue;
+            }
             let Some(est) = read_estimate(dir, pair.group, &id) else {
                 continue;
             };
@@ -173,7 +215,7 @@ pub fn table(results: &BTreeMap<String, f64>, groups: &[&str], note: &str) -> St
     let _ = writeln!(s, "Rust/C time ratios{note} (below 1.0: Rust is faster)");
     let _ = writeln!(
         s,
-        "{:<13} {:>12} {:>12} {:>11} {:>11} {:>8}",
+        "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
         "benchmark", "rust", "c", "rust buf/s", "c buf/s", "rust/c"
     );
     for pair in PAIRS {
@@ -191,7 +233,7 @@ pub fn table(results: &BTreeMap<String, f64>, groups: &[&str], note: &str) -> St
         };
         let _ = writeln!(
             s,
-            "{:<13} {:>12} {:>12} {:>11} {:>11} {:>8}",
+            "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
             pair.label(),
             cell(rust),
             cell(c),
@@ -238,8 +280,10 @@ mod tests {
     fn ids_and_labels() {
         assert_eq!(PAIRS[2].rust_id(), "rust/32");
         assert_eq!(PAIRS[2].c_id(), "c/32");
-        assert_eq!(PAIRS[4].rust_id(), "rust");
-        assert_eq!(PAIRS[4].label(), "complete");
+        assert_eq!(PAIRS[6].rust_id(), "rust-push/32");
+        assert_eq!(PAIRS[6].label(), "refill/32 push");
+        assert_eq!(PAIRS[8].rust_id(), "rust");
+        assert_eq!(PAIRS[8].label(), "complete");
     }
 
     #[test]
