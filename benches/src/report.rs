@@ -211,19 +211,58 @@ fn fmt_rate(elements: u64, ns: f64) -> String {
 /// A table of the pairs of `groups` (all if empty) present in `results`,
 /// with times, buffers per second and the Rust/C ratio.
 pub fn table(results: &BTreeMap<String, f64>, groups: &[&str], note: &str) -> String {
+    table_with_runs(results, None, groups, note)
+}
+
+/// The Rust/C ratio of every pair in each run, then its median over the
+/// runs (`"refill/32"` style labels): steadier than the ratio of the
+/// medians when the machine's load changes between runs.
+pub fn run_ratio_medians(runs: &[BTreeMap<String, f64>]) -> BTreeMap<String, (f64, usize)> {
+    let mut out = BTreeMap::new();
+    for pair in PAIRS {
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| {
+                let rust = r.get(&format!("{}/{}", pair.group, pair.rust_id()))?;
+                let c = r.get(&format!("{}/{}", pair.group, pair.c_id()))?;
+                (*c > 0.0).then(|| rust / c)
+            })
+            .collect();
+        let n = ratios.len();
+        if let Some(m) = median(&mut ratios) {
+            out.insert(pair.label(), (m, n));
+        }
+    }
+    out
+}
+
+/// [`table`], with a last column of per-run ratio medians when given.
+pub fn table_with_runs(
+    results: &BTreeMap<String, f64>,
+    run_ratios: Option<&BTreeMap<String, (f64, usize)>>,
+    groups: &[&str],
+    note: &str,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Rust/C time ratios{note} (below 1.0: Rust is faster)");
-    let _ = writeln!(
+    let _ = write!(
         s,
         "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
         "benchmark", "rust", "c", "rust buf/s", "c buf/s", "rust/c"
     );
+    if run_ratios.is_some() {
+        let _ = write!(s, " {:>15}", "median of runs");
+    }
+    s.push('\n');
     for pair in PAIRS {
         if !groups.is_empty() && !groups.contains(&pair.group) {
             continue;
         }
         let rust = results.get(&format!("{}/{}", pair.group, pair.rust_id()));
         let c = results.get(&format!("{}/{}", pair.group, pair.c_id()));
+        if rust.is_none() && c.is_none() {
+            continue;
+        }
         let cell = |v: Option<&f64>| v.map_or_else(|| "-".to_owned(), |&ns| fmt_time(ns));
         let rate =
             |v: Option<&f64>| v.map_or_else(|| "-".to_owned(), |&ns| fmt_rate(pair.elements, ns));
@@ -231,7 +270,7 @@ pub fn table(results: &BTreeMap<String, f64>, groups: &[&str], note: &str) -> St
             (Some(r), Some(c)) if *c > 0.0 => format!("{:.3}", r / c),
             _ => "n/a".to_owned(),
         };
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
             pair.label(),
@@ -241,6 +280,17 @@ pub fn table(results: &BTreeMap<String, f64>, groups: &[&str], note: &str) -> St
             rate(c),
             ratio
         );
+        if let Some(rr) = run_ratios {
+            match rr.get(&pair.label()) {
+                Some((m, n)) => {
+                    let _ = write!(s, " {:>9.3} (n={n})", m);
+                }
+                None => {
+                    let _ = write!(s, " {:>15}", "n/a");
+                }
+            }
+        }
+        s.push('\n');
     }
     s
 }

@@ -78,8 +78,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let mut all: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-            let mut runs = 0;
+            let mut runs: Vec<BTreeMap<String, f64>> = Vec::new();
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
                     eprintln!("{file}: skipping a line that is not JSON");
@@ -88,20 +87,31 @@ fn main() -> ExitCode {
                 let Some(m) = v.get("median_ns").and_then(|m| m.as_object()) else {
                     continue;
                 };
-                runs += 1;
-                for (id, ns) in m {
-                    if let Some(ns) = ns.as_f64() {
-                        all.entry(id.clone()).or_default().push(ns);
-                    }
+                runs.push(
+                    m.iter()
+                        .filter_map(|(id, ns)| Some((id.clone(), ns.as_f64()?)))
+                        .collect(),
+                );
+            }
+            let mut all: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for run in &runs {
+                for (id, ns) in run {
+                    all.entry(id.clone()).or_default().push(*ns);
                 }
             }
             let medians: BTreeMap<String, f64> = all
                 .into_iter()
                 .filter_map(|(id, mut v)| report::median(&mut v).map(|m| (id, m)))
                 .collect();
+            let ratios = report::run_ratio_medians(&runs);
             print!(
                 "{}",
-                table(&medians, &[], &format!(", medians of {runs} runs"))
+                report::table_with_runs(
+                    &medians,
+                    Some(&ratios),
+                    &[],
+                    &format!(", medians of {} runs", runs.len())
+                )
             );
             ExitCode::SUCCESS
         }
