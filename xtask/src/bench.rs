@@ -40,6 +40,7 @@ pub fn vm_bench(args: &BenchArgs) -> Result<ExitCode, Error> {
         kernel: args.kernel.clone(),
         env: Vec::new(),
         release: true,
+        with: Vec::new(),
         vm: args.vm.clone(),
         command,
     })
