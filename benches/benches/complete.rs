@@ -6,8 +6,10 @@
 //!
 //! Id `rust`: `Zcrx::buf_from_completion` over an instance adopted with
 //! `Zcrx::from_raw_parts` on fake memory, the view dropped, `Zcrx::publish`.
-//! Id `c`: `c/complete.c`, liburing's example's steps, over the same area
-//! and completions and a refill ring of the same size.
+//! Id `c`: `c/complete.c`, liburing's example's steps (the head read and
+//! the tail published per entry), over the same area and completions and a
+//! refill ring of the same size. Id `c-tuned`: the faster C, batched like
+//! the Rust side.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,19 +32,28 @@ fn complete(c: &mut Criterion) {
             start.elapsed()
         });
     });
-    group.bench_function("c", |b| {
-        // The same area (read through the Rust instance's mapping) and a
-        // refill region of the same layout.
-        let fake = FakeZcrx::new().expect("fake instance");
-        let region = RefillRegion::new().expect("map the refill region");
-        let mut p = region.c_producer();
-        let mut kernel = region.consumer();
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            black_box(c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters));
-            start.elapsed()
+    for (id, tuned) in [("c", false), ("c-tuned", true)] {
+        group.bench_function(id, |b| {
+            // The same area (read through the Rust instance's mapping) and a
+            // refill region of the same layout.
+            let fake = FakeZcrx::new().expect("fake instance");
+            let region = RefillRegion::new().expect("map the refill region");
+            let mut p = region.c_producer();
+            let mut kernel = region.consumer();
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                black_box(c_complete(
+                    &mut p,
+                    &mut kernel,
+                    &cqes,
+                    &fake.area,
+                    iters,
+                    tuned,
+                ));
+                start.elapsed()
+            });
         });
-    });
+    }
     group.finish();
 }
 

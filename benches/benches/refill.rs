@@ -13,8 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use benches::report::{REFILL_BATCHES, print_group_ratios};
 use benches::{
-    ConsumerThread, Placement, REFILL_BUF_MASK, RefillRegion, c_refill, pin_to_cpu, rust_refill,
-    rust_refill_push, set_affinity,
+    ConsumerThread, Placement, REFILL_BUF_MASK, RefillRegion, c_refill, c_refill_tuned, pin_to_cpu,
+    rust_refill, rust_refill_push, set_affinity,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 
@@ -46,18 +46,23 @@ fn refill(c: &mut Criterion) {
                 consumer.stop();
             });
         }
-        group.bench_function(BenchmarkId::new("c", batch), |b| {
-            let region = RefillRegion::new().expect("map the refill region");
-            // SAFETY: `region` outlives the consumer (dropped first below).
-            let consumer = unsafe { ConsumerThread::spawn(&region, place.consumer) };
-            let mut p = region.c_producer();
-            b.iter_custom(|iters| {
-                let start = Instant::now();
-                black_box(c_refill(&mut p, iters, batch, REFILL_BUF_MASK));
-                start.elapsed()
+        for (name, run) in [
+            ("c", c_refill as fn(&mut _, u64, u32, u32) -> u64),
+            ("c-tuned", c_refill_tuned),
+        ] {
+            group.bench_function(BenchmarkId::new(name, batch), |b| {
+                let region = RefillRegion::new().expect("map the refill region");
+                // SAFETY: `region` outlives the consumer (dropped first below).
+                let consumer = unsafe { ConsumerThread::spawn(&region, place.consumer) };
+                let mut p = region.c_producer();
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    black_box(run(&mut p, iters, batch, REFILL_BUF_MASK));
+                    start.elapsed()
+                });
+                consumer.stop();
             });
-            consumer.stop();
-        });
+        }
     }
     group.finish();
     set_affinity(&allowed);

@@ -76,12 +76,18 @@ uint64_t bench_consume_once(struct bench_consumer *c);
 /* refill.c */
 uint64_t bench_c_refill(struct bench_producer *p, uint64_t iters, uint32_t batch,
 			uint32_t buf_mask);
+uint64_t bench_c_refill_tuned(struct bench_producer *p, uint64_t iters, uint32_t batch,
+			      uint32_t buf_mask);
 
 /* complete.c */
 uint64_t bench_c_complete(struct bench_producer *p, struct bench_consumer *k,
 			  const struct bench_cqe32 *cqes, uint32_t ncqes,
 			  uint8_t *area, uint64_t area_token, uint64_t iters,
 			  uint32_t batch);
+uint64_t bench_c_complete_tuned(struct bench_producer *p, struct bench_consumer *k,
+				const struct bench_cqe32 *cqes, uint32_t ncqes,
+				uint8_t *area, uint64_t area_token, uint64_t iters,
+				uint32_t batch);
 
 /* stats.c */
 uint64_t bench_c_stats(const struct bench_stats *s, uint64_t iters);

@@ -14,13 +14,29 @@
 //! core; `PUSH=1`: the Rust side pushes entry by entry). With `ab` instead of `rust|c`, both sides run
 //! in turn (ROUNDS chunks of ITERS each) and the minimum and median time
 //! per iteration of each are printed: a quick A/B on a noisy machine.
+//! `TUNED=1` compares with the tuned C (`c-tuned`) instead of liburing's
+//! steps (`c`).
 
 use std::hint::black_box;
 
 use benches::{
-    FakeZcrx, REFILL_BUF_MASK, RefillRegion, c_complete, c_refill, c_stats, fake_cqes, ffi,
+    FakeZcrx, REFILL_BUF_MASK, RefillRegion, c_complete, c_refill_tuned, c_stats, fake_cqes, ffi,
     rust_complete, rust_refill, rust_stats,
 };
+
+/// Whether the C side is the tuned C (`TUNED=1`).
+fn tuned() -> bool {
+    std::env::var_os("TUNED").is_some()
+}
+
+/// The C refill loop selected by `TUNED`.
+fn c_refill(p: &mut ffi::Producer, iters: u64, batch: u32, buf_mask: u32) -> u64 {
+    if tuned() {
+        c_refill_tuned(p, iters, batch, buf_mask)
+    } else {
+        benches::c_refill(p, iters, batch, buf_mask)
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,7 +83,7 @@ fn main() {
                 let region = RefillRegion::new().expect("region");
                 let mut p = region.c_producer();
                 let mut kernel = region.consumer();
-                c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters)
+                c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters, tuned())
             }
         }
         ("stats", side) => {
@@ -105,7 +121,9 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
             let start = Instant::now();
             let out = match (group, side) {
                 ("complete", 0) => rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters),
-                ("complete", _) => c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters),
+                ("complete", _) => {
+                    c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters, tuned())
+                }
                 ("stats", 0) => rust_stats(&fake.zcrx, iters),
                 ("stats", _) => c_stats(&fake.region, iters),
                 ("refill-mt", side) => {

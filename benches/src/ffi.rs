@@ -64,14 +64,31 @@ unsafe extern "C" {
     pub fn bench_consumer_spin(c: *mut Consumer);
     /// Consumes every published entry once; returns how many.
     pub fn bench_consume_once(c: *mut Consumer) -> u64;
-    /// The C `refill` loop: `iters` batches of `batch` entries, one tail
-    /// store-release per batch. Returns the number of entries written.
+    /// The C `refill` loop as liburing's example returns buffers (the head
+    /// load-acquired per entry): `iters` batches of `batch` entries, one
+    /// tail store-release per batch. Returns the number of entries written.
     pub fn bench_c_refill(p: *mut Producer, iters: u64, batch: u32, buf_mask: u32) -> u64;
-    /// The C `complete` loop over `iters` completions taken in turn from
-    /// `cqes[..ncqes]` (a power of two), publishing and consuming every
-    /// `batch` (a power of two). Returns a checksum of the bytes touched.
+    /// The tuned C `refill` loop (cached head, indices in registers).
+    pub fn bench_c_refill_tuned(p: *mut Producer, iters: u64, batch: u32, buf_mask: u32) -> u64;
+    /// The C `complete` loop as liburing's example does it (tail
+    /// store-released per entry) over `iters` completions taken in turn
+    /// from `cqes[..ncqes]` (a power of two), the model kernel consuming
+    /// every `batch` (a power of two). Returns a checksum of the bytes
+    /// touched.
     #[allow(clippy::too_many_arguments)]
     pub fn bench_c_complete(
+        p: *mut Producer,
+        k: *mut Consumer,
+        cqes: *const Cqe32,
+        ncqes: u32,
+        area: *mut u8,
+        area_token: u64,
+        iters: u64,
+        batch: u32,
+    ) -> u64;
+    /// The tuned C `complete` loop (tail published every `batch`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn bench_c_complete_tuned(
         p: *mut Producer,
         k: *mut Consumer,
         cqes: *const Cqe32,

@@ -412,11 +412,18 @@ pub fn rust_refill_push(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) 
     n
 }
 
-/// The C `refill` loop (see `c/refill.c`).
+/// The C `refill` loop as liburing's example returns buffers (see
+/// `c/refill.c`).
 pub fn c_refill(p: &mut ffi::Producer, iters: u64, batch: u32, buf_mask: u32) -> u64 {
     // SAFETY: `p` describes a live refill region (built by
     // `RefillRegion::c_producer`, whose region the caller keeps alive).
     unsafe { ffi::bench_c_refill(p, iters, batch, buf_mask) }
+}
+
+/// The tuned C `refill` loop (see `c/refill.c`).
+pub fn c_refill_tuned(p: &mut ffi::Producer, iters: u64, batch: u32, buf_mask: u32) -> u64 {
+    // SAFETY: as for `c_refill`.
+    unsafe { ffi::bench_c_refill_tuned(p, iters, batch, buf_mask) }
 }
 
 /// A [`Zcrx`] adopted over fake memory: a refill region, one area of
@@ -549,18 +556,25 @@ pub fn rust_complete(
 }
 
 /// The C `complete` loop (see `c/complete.c`) over its own refill region
-/// and the same area and completions as the Rust side.
+/// and the same area and completions as the Rust side: liburing's example's
+/// steps, or (`tuned`) the batched C.
 pub fn c_complete(
     p: &mut ffi::Producer,
     kernel: &mut ffi::Consumer,
     cqes: &[Cqe32; NCQES],
     area: &Mapping,
     iters: u64,
+    tuned: bool,
 ) -> u64 {
+    let f = if tuned {
+        ffi::bench_c_complete_tuned
+    } else {
+        ffi::bench_c_complete
+    };
     // SAFETY: `p` and `kernel` describe a live refill region, the area
     // mapping holds every buffer the completions name.
     unsafe {
-        ffi::bench_c_complete(
+        f(
             p,
             kernel,
             cqes.as_ptr(),

@@ -9,14 +9,17 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-/// One benchmark pair of the report: `<group>/rust[/<param>]` against
-/// `<group>/c[/<param>]`.
+/// One benchmark pair of the report: `<group>/<rust>[/<param>]` against
+/// `<group>/<c>[/<param>]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pair {
     /// The criterion group.
     pub group: &'static str,
     /// The Rust side's function name (`rust`, or `rust-push`).
     pub rust: &'static str,
+    /// The C side's function name (`c`: liburing's example's steps, or
+    /// `c-tuned`: the faster hand-tuned C).
+    pub c: &'static str,
     /// The parameter (`"32"`), or `""` for none.
     pub param: &'static str,
     /// Buffers per iteration (for buffers per second).
@@ -31,7 +34,7 @@ impl Pair {
 
     /// The C side's id inside its group.
     pub fn c_id(&self) -> String {
-        self.id("c")
+        self.id(self.c)
     }
 
     fn id(&self, side: &str) -> String {
@@ -42,7 +45,7 @@ impl Pair {
         }
     }
 
-    /// The row label (`refill/32`, `refill/32 push`).
+    /// The row label (`refill/32`, `refill/32 push`, `refill/32 tuned`).
     pub fn label(&self) -> String {
         let mut label = if self.param.is_empty() {
             self.group.to_owned()
@@ -52,6 +55,9 @@ impl Pair {
         if self.rust != "rust" {
             label.push_str(" push");
         }
+        if self.c != "c" {
+            label.push_str(" tuned");
+        }
         label
     }
 }
@@ -59,71 +65,43 @@ impl Pair {
 /// The batch sizes of the `refill` group.
 pub const REFILL_BATCHES: [u32; 4] = [1, 8, 32, 256];
 
-/// Every pair the benchmarks produce, in report order: the `refill` group
-/// twice, with `rust/<batch>` (`RefillQueue::push_with`) and with
-/// `rust-push/<batch>` (one `RefillQueue::push` per entry) against the same
-/// `c/<batch>`.
-pub const PAIRS: [Pair; 10] = [
+const fn pair(
+    group: &'static str,
+    rust: &'static str,
+    c: &'static str,
+    param: &'static str,
+    elements: u64,
+) -> Pair {
     Pair {
-        group: "refill",
-        rust: "rust",
-        param: "1",
-        elements: 1,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust",
-        param: "8",
-        elements: 8,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust",
-        param: "32",
-        elements: 32,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust",
-        param: "256",
-        elements: 256,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust-push",
-        param: "1",
-        elements: 1,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust-push",
-        param: "8",
-        elements: 8,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust-push",
-        param: "32",
-        elements: 32,
-    },
-    Pair {
-        group: "refill",
-        rust: "rust-push",
-        param: "256",
-        elements: 256,
-    },
-    Pair {
-        group: "complete",
-        rust: "rust",
-        param: "",
-        elements: 1,
-    },
-    Pair {
-        group: "stats",
-        rust: "rust",
-        param: "",
-        elements: 1,
-    },
+        group,
+        rust,
+        c,
+        param,
+        elements,
+    }
+}
+
+/// Every pair the benchmarks produce, in report order: `rust/<batch>`
+/// (`RefillQueue::push_with`) against `c/<batch>` (liburing's example's
+/// steps) and against `c-tuned/<batch>`, and `rust-push/<batch>` (one
+/// `RefillQueue::push` per entry, what a dropped view does) against `c`;
+/// `complete` against both C sides; `stats`.
+pub const PAIRS: [Pair; 15] = [
+    pair("refill", "rust", "c", "1", 1),
+    pair("refill", "rust", "c", "8", 8),
+    pair("refill", "rust", "c", "32", 32),
+    pair("refill", "rust", "c", "256", 256),
+    pair("refill", "rust", "c-tuned", "1", 1),
+    pair("refill", "rust", "c-tuned", "8", 8),
+    pair("refill", "rust", "c-tuned", "32", 32),
+    pair("refill", "rust", "c-tuned", "256", 256),
+    pair("refill", "rust-push", "c", "1", 1),
+    pair("refill", "rust-push", "c", "8", 8),
+    pair("refill", "rust-push", "c", "32", 32),
+    pair("refill", "rust-push", "c", "256", 256),
+    pair("complete", "rust", "c", "", 1),
+    pair("complete", "rust", "c-tuned", "", 1),
+    pair("stats", "rust", "c", "", 1),
 ];
 
 /// Criterion's output directory, found the way criterion finds it:
@@ -247,7 +225,7 @@ pub fn table_with_runs(
     let _ = writeln!(s, "Rust/C time ratios{note} (below 1.0: Rust is faster)");
     let _ = write!(
         s,
-        "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
+        "{:<22} {:>12} {:>12} {:>11} {:>11} {:>8}",
         "benchmark", "rust", "c", "rust buf/s", "c buf/s", "rust/c"
     );
     if run_ratios.is_some() {
@@ -272,7 +250,7 @@ pub fn table_with_runs(
         };
         let _ = write!(
             s,
-            "{:<16} {:>12} {:>12} {:>11} {:>11} {:>8}",
+            "{:<22} {:>12} {:>12} {:>11} {:>11} {:>8}",
             pair.label(),
             cell(rust),
             cell(c),
@@ -330,10 +308,13 @@ mod tests {
     fn ids_and_labels() {
         assert_eq!(PAIRS[2].rust_id(), "rust/32");
         assert_eq!(PAIRS[2].c_id(), "c/32");
-        assert_eq!(PAIRS[6].rust_id(), "rust-push/32");
-        assert_eq!(PAIRS[6].label(), "refill/32 push");
-        assert_eq!(PAIRS[8].rust_id(), "rust");
-        assert_eq!(PAIRS[8].label(), "complete");
+        assert_eq!(PAIRS[6].c_id(), "c-tuned/32");
+        assert_eq!(PAIRS[6].label(), "refill/32 tuned");
+        assert_eq!(PAIRS[10].rust_id(), "rust-push/32");
+        assert_eq!(PAIRS[10].label(), "refill/32 push");
+        assert_eq!(PAIRS[12].rust_id(), "rust");
+        assert_eq!(PAIRS[12].label(), "complete");
+        assert_eq!(PAIRS[13].label(), "complete tuned");
     }
 
     #[test]

@@ -497,20 +497,29 @@ pub struct RawParts {
 /// The stats block the kernel keeps for an instance registered with stats.
 #[derive(Debug)]
 pub struct StatsBlock<'z> {
-    copy_count: &'z AtomicU64,
-    copy_bytes: &'z AtomicU64,
+    /// `copy_count` and `copy_bytes`, in the kernel's order.
+    counters: &'z [AtomicU64; 2],
 }
+
+// The block is read as two consecutive u64 counters.
+const _: () = {
+    assert!(core::mem::offset_of!(zcrx_stats, copy_count) == 0);
+    assert!(core::mem::offset_of!(zcrx_stats, copy_bytes) == 8);
+    assert!(size_of::<zcrx_stats>() == size_of::<[AtomicU64; 2]>());
+};
 
 impl StatsBlock<'_> {
     /// The cumulative number of payload fragments copied (an atomic load;
     /// the kernel updates it with plain stores).
+    #[inline]
     pub fn copy_count(&self) -> u64 {
-        self.copy_count.load(Ordering::Relaxed)
+        self.counters[0].load(Ordering::Relaxed)
     }
 
     /// The cumulative number of bytes copied.
+    #[inline]
     pub fn copy_bytes(&self) -> u64 {
-        self.copy_bytes.load(Ordering::Relaxed)
+        self.counters[1].load(Ordering::Relaxed)
     }
 }
 
@@ -547,9 +556,11 @@ pub struct Zcrx {
     held: Cell<u32>,
     total_bufs: u32,
     pending: Arc<AtomicUsize>,
+    /// The stats block inside the region, checked at assembly.
+    stats: Option<NonNull<[AtomicU64; 2]>>,
     // Keeps the refill ring's memory alive; declared last so it outlives
     // every pointer above when dropped.
-    region: RegionMemory,
+    _region: RegionMemory,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -603,6 +614,11 @@ impl Zcrx {
                 offsets.entries,
             )
         };
+        let stats = layout
+            .stats_offset
+            .and_then(|off| usize::try_from(off).ok())
+            .filter(|&off| off % 8 == 0 && off + size_of::<zcrx_stats>() <= region.len())
+            .map(|off| region.at(off));
         Self {
             ring_fd,
             id,
@@ -623,7 +639,8 @@ impl Zcrx {
             held: Cell::new(0),
             total_bufs: 0,
             pending,
-            region,
+            stats,
+            _region: region,
             _not_sync: PhantomData,
         }
     }
@@ -771,27 +788,15 @@ impl Zcrx {
     }
 
     /// The stats block, if the instance was registered with stats.
+    #[inline]
     pub fn stats(&self) -> Option<StatsBlock<'_>> {
-        let off = usize::try_from(self.layout.stats_offset?).ok()?;
-        if off % 8 != 0 || off + size_of::<zcrx_stats>() > self.region.len() {
-            return None;
-        }
-        let count: NonNull<AtomicU64> = self
-            .region
-            .at(off + core::mem::offset_of!(zcrx_stats, copy_count));
-        let bytes: NonNull<AtomicU64> = self
-            .region
-            .at(off + core::mem::offset_of!(zcrx_stats, copy_bytes));
-        // SAFETY: both counters are inside the region (checked above),
-        // 8-aligned, and live as long as `self`; the kernel only stores whole
-        // u64s into them, and they are only loaded atomically here.
-        let copy_count = unsafe { count.as_ref() };
-        // SAFETY: as above.
-        let copy_bytes = unsafe { bytes.as_ref() };
-        Some(StatsBlock {
-            copy_count,
-            copy_bytes,
-        })
+        let counters = self.stats?;
+        // SAFETY: checked when the instance was assembled: both counters
+        // are inside the region, 8-aligned, and live as long as `self`; the
+        // kernel only stores whole u64s into them, and they are only loaded
+        // atomically here.
+        let counters = unsafe { counters.as_ref() };
+        Some(StatsBlock { counters })
     }
 
     pub(crate) fn area_shared(&self, area_id: u16) -> Arc<AreaShared> {
