@@ -150,6 +150,10 @@ impl<M: RefillMemory> Producer<M> {
         }
     }
 
+    fn set_cached_head(&self, head: u32) {
+        self.cached_head.set(head);
+    }
+
     /// A producer taking over a ring already in use: it continues from the
     /// shared tail.
     pub(crate) fn resume(mem: M) -> Self {
@@ -158,7 +162,7 @@ impl<M: RefillMemory> Producer<M> {
         p.local_tail.set(tail);
         p.published.set(tail);
         // Assume the ring full until the head says otherwise.
-        p.cached_head.set(tail.wrapping_sub(p.mem.entries()));
+        p.set_cached_head(tail.wrapping_sub(p.mem.entries()));
         p.refresh_head();
         p
     }
@@ -180,7 +184,7 @@ impl<M: RefillMemory> Producer<M> {
         let consumed = head.wrapping_sub(self.cached_head.get());
         let published = self.published.get().wrapping_sub(self.cached_head.get());
         if in_flight <= self.mem.entries() && consumed <= published {
-            self.cached_head.set(head);
+            self.set_cached_head(head);
             true
         } else {
             false
@@ -266,6 +270,12 @@ impl<M: RefillMemory> Producer<M> {
             self.mem.store_tail(tail);
             self.published.set(tail);
         }
+    }
+
+    /// Every entry ever queued (the local tail, wrapping).
+    #[inline]
+    pub(crate) fn queued_total(&self) -> u32 {
+        self.local_tail.get()
     }
 
     /// Entries queued but not yet published.
@@ -601,7 +611,7 @@ mod tests {
         let start = u32::MAX - 1;
         p.local_tail.set(start);
         p.published.set(start);
-        p.cached_head.set(start);
+        p.set_cached_head(start);
         ring.head.store(start, Ordering::Relaxed);
         ring.tail.store(start, Ordering::Relaxed);
         let mut seen = Vec::new();

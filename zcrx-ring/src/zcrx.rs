@@ -552,8 +552,13 @@ pub struct Zcrx {
     refill: Producer<KernelRefill>,
     /// Returns that found the refill ring full (rare; see `recycle_slow`).
     stash: RefCell<Vec<io_uring_zcrx_rqe>>,
-    /// Buffers currently held by userspace (views and shared handles).
-    held: Cell<u32>,
+    /// Views handed out so far (wrapping). Buffers held by userspace are
+    /// this minus the returns: entries queued on the refill ring since
+    /// `queued_base`, plus those waiting in the stash. Counting only the
+    /// hand-outs keeps the return path free of bookkeeping.
+    handed_out: Cell<u32>,
+    /// The refill producer's queued-entry count when the instance began.
+    queued_base: u32,
     total_bufs: u32,
     pending: Arc<AtomicUsize>,
     /// The stats block inside the region, checked at assembly.
@@ -614,6 +619,12 @@ impl Zcrx {
                 offsets.entries,
             )
         };
+        let refill = if resume {
+            Producer::resume(mem)
+        } else {
+            Producer::new(mem)
+        };
+        let queued_base = refill.queued_total();
         let stats = layout
             .stats_offset
             .and_then(|off| usize::try_from(off).ok())
@@ -630,13 +641,10 @@ impl Zcrx {
             caps,
             areas: Vec::new(),
             first_area: (ptr::null(), 0),
-            refill: if resume {
-                Producer::resume(mem)
-            } else {
-                Producer::new(mem)
-            },
+            refill,
             stash: RefCell::new(Vec::new()),
-            held: Cell::new(0),
+            handed_out: Cell::new(0),
+            queued_base,
             total_bufs: 0,
             pending,
             stats,
@@ -782,9 +790,16 @@ impl Zcrx {
         self.stash.borrow().len()
     }
 
-    /// Buffers currently held by userspace (views not yet given back).
+    /// Buffers currently held by userspace: views not yet given back, and
+    /// [`SharedBuf`](crate::SharedBuf)s returned from other threads but not
+    /// yet moved to the refill ring by [`publish`](Self::publish).
     pub fn held(&self) -> u32 {
-        self.held.get()
+        let returned = self
+            .refill
+            .queued_total()
+            .wrapping_sub(self.queued_base)
+            .wrapping_add(self.stash.borrow().len() as u32);
+        self.handed_out.get().wrapping_sub(returned)
     }
 
     /// The stats block, if the instance was registered with stats.
@@ -817,18 +832,20 @@ impl Zcrx {
         // instead of an area lookup through `Arc`s. Other areas, and
         // refusals, take the out-of-line path.
         let (base, area0_len) = self.first_area;
-        let data =
-            if off < area0_len && res > 0 && (off & self.buf_mask) + res as u64 <= self.buf_len {
-                // SAFETY: `off` is inside area 0 (checked above), whose memory
-                // starts at `base`.
-                let data = unsafe { base.add(off as usize) }.cast_mut();
-                // SAFETY: not null: area 0 is not empty (`off` is below its
-                // length), so `base` is a mapping's address and `data` lies in it.
-                unsafe { NonNull::new_unchecked(data) }
-            } else {
-                self.locate_chunk(res, off)?
-            };
-        self.held.set(self.held.get().wrapping_add(1));
+        // `res` in 1..=space left in the buffer, in one unsigned compare:
+        // 0 and negative values wrap to at least 2^64 - 2^31, above any space.
+        let space = self.buf_len - (off & self.buf_mask);
+        let data = if off < area0_len && ((i64::from(res) - 1) as u64) < space {
+            // SAFETY: `off` is inside area 0 (checked above), whose memory
+            // starts at `base`.
+            let data = unsafe { base.add(off as usize) }.cast_mut();
+            // SAFETY: not null: area 0 is not empty (`off` is below its
+            // length), so `base` is a mapping's address and `data` lies in it.
+            unsafe { NonNull::new_unchecked(data) }
+        } else {
+            self.locate_chunk(res, off)?
+        };
+        self.handed_out.set(self.handed_out.get().wrapping_add(1));
         // SAFETY: the range is inside one buffer of the area the offset
         // names, which the kernel handed over with this completion.
         Ok(unsafe { Buf::new(self, data, res as u32, off) })
@@ -872,7 +889,6 @@ impl Zcrx {
     /// Queues a buffer on the refill ring (the view's drop path).
     #[inline]
     pub(crate) fn recycle(&self, off: u64, len: u32) {
-        self.held.set(self.held.get().wrapping_sub(1));
         let rqe = io_uring_zcrx_rqe { off, len, __pad: 0 };
         if let Err(rqe) = self.refill.push(rqe) {
             self.recycle_slow(rqe);
@@ -898,7 +914,6 @@ impl Zcrx {
             self.pending.swap(0, Ordering::Acquire);
             for area in &self.areas {
                 area.take_returns(|off, n| {
-                    self.held.set(self.held.get().wrapping_sub(n));
                     for _ in 0..n {
                         let rqe = io_uring_zcrx_rqe {
                             off,
@@ -938,7 +953,7 @@ impl Zcrx {
         }
         let kernel_free = self
             .total_bufs
-            .saturating_sub(self.held.get())
+            .saturating_sub(self.held())
             .saturating_sub(unconsumed);
         if force || kernel_free < self.total_bufs / 2 || unconsumed >= self.rq_entries() / 2 {
             self.flush()?;
