@@ -228,6 +228,10 @@ impl<M: RefillMemory> Producer<M> {
     /// lines.
     #[inline]
     pub(crate) fn push_with(&self, n: u32, mut make: impl FnMut(u32) -> io_uring_zcrx_rqe) -> u32 {
+        if n == 1 {
+            // One entry: the single push has less set-up than the loop.
+            return u32::from(self.push(make(0)).is_ok());
+        }
         let entries = self.mem.entries();
         if entries - self.used() < n {
             self.refresh_head();
