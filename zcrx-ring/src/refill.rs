@@ -206,18 +206,28 @@ impl<M: RefillMemory> Producer<M> {
     /// visible to the kernel until [`publish`](Self::publish).
     #[inline]
     pub(crate) fn push(&self, rqe: io_uring_zcrx_rqe) -> Result<(), io_uring_zcrx_rqe> {
+        if self.push_one(|| rqe) {
+            Ok(())
+        } else {
+            Err(rqe)
+        }
+    }
+
+    /// Queues the entry `make` builds, calling it only if there is room.
+    #[inline]
+    fn push_one(&self, make: impl FnOnce() -> io_uring_zcrx_rqe) -> bool {
         if self.used() == self.mem.entries()
             && (!self.refresh_head() || self.used() == self.mem.entries())
         {
-            return Err(rqe);
+            return false;
         }
         let tail = self.local_tail.get();
         // SAFETY: the masked index is < entries, and `used() < entries`
         // means the consumer has released this slot (it is at least one
         // full lap behind the cached head).
-        unsafe { self.mem.write_entry(tail & self.mask, rqe) };
+        unsafe { self.mem.write_entry(tail & self.mask, make()) };
         self.local_tail.set(tail.wrapping_add(1));
-        Ok(())
+        true
     }
 
     /// Queues up to `n` entries made by `make(0)`, `make(1)`, …, as many as
@@ -230,7 +240,7 @@ impl<M: RefillMemory> Producer<M> {
     pub(crate) fn push_with(&self, n: u32, mut make: impl FnMut(u32) -> io_uring_zcrx_rqe) -> u32 {
         if n == 1 {
             // One entry: the single push has less set-up than the loop.
-            return u32::from(self.push(make(0)).is_ok());
+            return u32::from(self.push_one(|| make(0)));
         }
         let entries = self.mem.entries();
         if entries - self.used() < n {
