@@ -17,7 +17,7 @@
 
 use alloc::sync::Arc;
 use core::ffi::c_void;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 use rustix::fd::{AsFd, AsRawFd, OwnedFd};
 use rustix::mm::{Advice, MapFlags, ProtFlags};
@@ -106,26 +106,6 @@ fn check_len(len: usize, granule: usize) -> Result<usize> {
         .ok_or(Error::invalid("area length", "too large"))
 }
 
-/// A mapping's address; the kernel never maps page 0 for a null hint.
-fn mapped_at(ptr: *mut c_void) -> rustix::io::Result<NonNull<u8>> {
-    NonNull::new(ptr.cast()).ok_or(rustix::io::Errno::FAULT)
-}
-
-/// Maps `len` bytes of anonymous read-write memory with `extra` flags.
-fn map_anonymous(len: usize, extra: MapFlags) -> rustix::io::Result<NonNull<u8>> {
-    // SAFETY: a fresh anonymous mapping at an address of the kernel's
-    // choosing aliases nothing.
-    let ptr = unsafe {
-        rustix::mm::mmap_anonymous(
-            ptr::null_mut(),
-            len,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::PRIVATE | extra,
-        )
-    }?;
-    mapped_at(ptr)
-}
-
 impl Area {
     /// Maps `len` bytes (rounded up to the page size) of anonymous memory.
     ///
@@ -136,8 +116,8 @@ impl Area {
     /// ```
     pub fn anonymous(len: usize) -> Result<Self> {
         let len = check_len(len, page_size())?;
-        let ptr =
-            map_anonymous(len, MapFlags::empty()).map_err(|e| Error::kernel("mmap (area)", e))?;
+        let ptr = crate::mm::anonymous(len, MapFlags::empty())
+            .map_err(|e| Error::kernel("mmap (area)", e))?;
         Ok(Self::mapped(ptr, len, PageBacking::Regular))
     }
 
@@ -147,14 +127,14 @@ impl Area {
     /// [`page_backing`](Self::page_backing) for what was obtained.
     pub fn anonymous_huge(len: usize) -> Result<Self> {
         let len = check_len(len, HUGE_PAGE_SIZE)?;
-        if let Ok(ptr) = map_anonymous(len, MapFlags::HUGETLB | MapFlags::HUGE_2MB) {
+        if let Ok(ptr) = crate::mm::anonymous(len, MapFlags::HUGETLB | MapFlags::HUGE_2MB) {
             return Ok(Self::mapped(ptr, len, PageBacking::HugeTlb));
         }
         // Over-map by one huge page and trim, to get 2 MiB alignment.
         let padded = len
             .checked_add(HUGE_PAGE_SIZE)
             .ok_or(Error::invalid("area length", "too large"))?;
-        let raw = map_anonymous(padded, MapFlags::empty())
+        let raw = crate::mm::anonymous(padded, MapFlags::empty())
             .map_err(|e| Error::kernel("mmap (area)", e))?;
         let start = raw.as_ptr() as usize;
         let aligned = start.next_multiple_of(HUGE_PAGE_SIZE);
@@ -169,7 +149,8 @@ impl Area {
             // SAFETY: as above.
             let _ = unsafe { rustix::mm::munmap((aligned + len) as *mut c_void, tail) };
         }
-        let ptr = mapped_at(aligned as *mut c_void).map_err(|e| Error::kernel("mmap (area)", e))?;
+        let ptr = NonNull::new(aligned as *mut u8)
+            .ok_or(Error::kernel("mmap (area)", rustix::io::Errno::FAULT))?;
         // SAFETY: `ptr..ptr+len` is our mapping; the advice is only a hint.
         let advised =
             unsafe { rustix::mm::madvise(ptr.as_ptr().cast(), len, Advice::LinuxHugepage) };
@@ -229,20 +210,8 @@ impl Area {
                 "must be a non-zero multiple of the page size",
             ));
         }
-        // SAFETY: a fresh shared read-only mapping of the dmabuf at an
-        // address of the kernel's choosing aliases nothing of ours.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                ptr::null_mut(),
-                len,
-                ProtFlags::READ,
-                MapFlags::SHARED,
-                fd.as_fd(),
-                0,
-            )
-        }
-        .and_then(mapped_at)
-        .map_err(|e| Error::kernel("mmap (dmabuf)", e))?;
+        let ptr = crate::mm::shared(fd.as_fd(), len, 0, ProtFlags::READ, false)
+            .map_err(|e| Error::kernel("mmap (dmabuf)", e))?;
         Ok(Self {
             mem: Arc::new(AreaMemory {
                 ptr,

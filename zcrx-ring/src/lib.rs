@@ -69,6 +69,7 @@ pub mod area;
 pub mod buf;
 pub mod caps;
 pub mod error;
+pub(crate) mod mm;
 pub mod recv;
 pub mod refill;
 pub mod region;

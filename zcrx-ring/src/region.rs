@@ -7,7 +7,7 @@
 //! alignment of the stats block). After registration it uses only the
 //! offsets the kernel wrote back, after checking them against the region.
 
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 use rustix::fd::BorrowedFd;
 use rustix::mm::{MapFlags, ProtFlags};
@@ -232,20 +232,8 @@ impl RegionMemory {
     /// Anonymous memory for a user-memory region.
     pub(crate) fn anonymous(len: u64) -> Result<Self> {
         let len = usize::try_from(len).map_err(|_| Error::invalid("region size", "too large"))?;
-        // SAFETY: a fresh anonymous mapping aliases nothing.
-        let ptr = unsafe {
-            rustix::mm::mmap_anonymous(
-                ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE | MapFlags::POPULATE,
-            )
-        }
-        .map_err(|e| Error::kernel("mmap (refill region)", e))?;
-        let ptr = NonNull::new(ptr.cast()).ok_or(Error::kernel(
-            "mmap (refill region)",
-            rustix::io::Errno::FAULT,
-        ))?;
+        let ptr = crate::mm::anonymous(len, MapFlags::POPULATE)
+            .map_err(|e| Error::kernel("mmap (refill region)", e))?;
         Ok(Self {
             ptr,
             len,
@@ -256,23 +244,8 @@ impl RegionMemory {
     /// Maps a kernel-allocated region of the ring at `offset`.
     pub(crate) fn map_kernel(ring: BorrowedFd<'_>, len: u64, offset: u64) -> Result<Self> {
         let len = usize::try_from(len).map_err(|_| Error::invalid("region size", "too large"))?;
-        // SAFETY: a fresh shared mapping of the ring's region at an address
-        // of the kernel's choosing aliases nothing of ours.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::POPULATE,
-                ring,
-                offset,
-            )
-        }
-        .map_err(|e| Error::kernel("mmap (kernel refill region)", e))?;
-        let ptr = NonNull::new(ptr.cast()).ok_or(Error::kernel(
-            "mmap (kernel refill region)",
-            rustix::io::Errno::FAULT,
-        ))?;
+        let ptr = crate::mm::shared(ring, len, offset, ProtFlags::READ | ProtFlags::WRITE, true)
+            .map_err(|e| Error::kernel("mmap (kernel refill region)", e))?;
         Ok(Self {
             ptr,
             len,

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use rustix::io_uring::{IoringRegisterOp, IoringSetupFlags};
-use rustix::mm::{MapFlags, ProtFlags};
+use rustix::mm::ProtFlags;
 use zcrx_uapi::abi::KernelVersion;
 use zcrx_uapi::{
     IORING_FEAT_SINGLE_MMAP, IORING_OFF_CQ_RING, IORING_OFF_SQ_RING, IORING_OFF_SQES, SetupFlags,
@@ -412,21 +412,18 @@ pub(crate) struct Mmap {
 
 impl Mmap {
     fn new(fd: &OwnedFd, offset: u64, len: usize) -> Result<Self> {
-        // SAFETY: a fresh mapping at an address the kernel picks; it
-        // aliases no Rust object.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED | MapFlags::POPULATE,
-                fd,
-                offset,
-            )
-        }
+        let ptr = crate::mm::shared(
+            rustix::fd::AsFd::as_fd(fd),
+            len,
+            offset,
+            ProtFlags::READ | ProtFlags::WRITE,
+            true,
+        )
         .map_err(|e| Error::kernel("mmap", e))?;
-        let ptr = NonNull::new(ptr).ok_or(Error::kernel("mmap", Errno::NOMEM))?;
-        Ok(Mmap { ptr, len })
+        Ok(Mmap {
+            ptr: ptr.cast(),
+            len,
+        })
     }
 
     /// A pointer `off` bytes in, after checking that `size` bytes from there
