@@ -396,7 +396,7 @@ impl Notifier {
     }
 
     /// [`route`](Self::route) for an event of `zcrx-ring`'s receive loop:
-    /// a notification arrives as [`Event::Other`](zcrx_ring::Event::Other)
+    /// a notification arrives as [`Event::Other`](zcrx_ring::Recv::Other)
     /// and comes out as [`Delivery::Notification`]; every other event (data,
     /// end of stream, other completions) is given back untouched.
     ///
@@ -407,23 +407,20 @@ impl Notifier {
     ///
     /// ```no_run
     /// use zcrx_notif::{Delivery, Notifier};
-    /// use zcrx_ring::{Event, Receiver};
+    /// use zcrx_ring::{Receiver, Recv};
     /// # fn demo(rx: &mut Receiver<'_>, notifier: &mut Notifier) -> zcrx_ring::Result<()> {
-    /// match notifier.route_event(rx.next_event()?) {
+    /// match notifier.route_event(rx.recv()?) {
     ///     Delivery::Notification(n) => println!("{}", n.kind),
-    ///     Delivery::Other(Event::Data { buf, .. }) => println!("{} bytes", buf.len()),
+    ///     Delivery::Other(Recv::Data { buf, .. }) => println!("{} bytes", buf.len()),
     ///     Delivery::Other(other) => println!("{other:?}"),
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn route_event<'z>(
-        &mut self,
-        event: zcrx_ring::Event<'z>,
-    ) -> Delivery<zcrx_ring::Event<'z>> {
+    pub fn route_event<'z>(&mut self, event: zcrx_ring::Recv<'z>) -> Delivery<zcrx_ring::Recv<'z>> {
         match event {
-            zcrx_ring::Event::Other(c) => match self.route(c) {
+            zcrx_ring::Recv::Other(c) => match self.route(c) {
                 Delivery::Notification(n) => Delivery::Notification(n),
-                Delivery::Other(c) => Delivery::Other(zcrx_ring::Event::Other(c)),
+                Delivery::Other(c) => Delivery::Other(zcrx_ring::Recv::Other(c)),
             },
             other => Delivery::Other(other),
         }
@@ -529,14 +526,14 @@ mod tests {
             n.route(c).notification().unwrap().kind,
             NotificationKind::CopyFallback
         );
-        let ev = n.route_event(zcrx_ring::Event::Other(c));
+        let ev = n.route_event(zcrx_ring::Recv::Other(c));
         assert_eq!(
             ev.notification().unwrap().kind,
             NotificationKind::CopyFallback
         );
         let other = zcrx_ring::Completion { user_data: 6, ..c };
-        match n.route_event(zcrx_ring::Event::Other(other)) {
-            Delivery::Other(zcrx_ring::Event::Other(back)) => assert_eq!(back, other),
+        match n.route_event(zcrx_ring::Recv::Other(other)) {
+            Delivery::Other(zcrx_ring::Recv::Other(back)) => assert_eq!(back, other),
             d => panic!("{d:?}"),
         }
         let more = zcrx_ring::Completion {
@@ -548,8 +545,8 @@ mod tests {
             zcrx_uapi::CqeFlags::MORE.bits()
         );
         assert!(matches!(
-            n.route_event(zcrx_ring::Event::BuffersExhausted),
-            Delivery::Other(zcrx_ring::Event::BuffersExhausted)
+            n.route_event(zcrx_ring::Recv::BuffersExhausted),
+            Delivery::Other(zcrx_ring::Recv::BuffersExhausted)
         ));
     }
 

@@ -21,7 +21,7 @@
 //!     Delivery, Fallback, NotificationKind, NotificationMask, Notifier, NotifyConfig,
 //!     RearmPolicy, StatsSnapshot, Support, ZcrxBuilderExt,
 //! };
-//! use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+//! use zcrx_ring::{Area, Receiver, Recv, Ring, Zcrx};
 //! # fn demo(sock: std::net::TcpStream) -> Result<(), zcrx_notif::Error> {
 //! const NOTIF: u64 = 0xfeed; // a user_data no submission (and no receive loop tag) uses
 //!
@@ -45,14 +45,14 @@
 //! let mut rx = Receiver::new(&mut ring);
 //! rx.add(&zcrx, &sock, None)?;
 //! loop {
-//!     match notifier.route_event(rx.next_event()?) {
+//!     match notifier.route_event(rx.recv()?) {
 //!         Delivery::Notification(n) => match n.kind {
 //!             NotificationKind::CopyFallback => eprintln!("the kernel is copying"),
 //!             NotificationKind::NoBuffers => eprintln!("out of buffers: return them faster"),
 //!             other => eprintln!("{other}"),
 //!         },
-//!         Delivery::Other(Event::Data { buf, .. }) => { /* use the data */ drop(buf) }
-//!         Delivery::Other(Event::Eof { .. }) => break,
+//!         Delivery::Other(Recv::Data { buf, .. }) => { /* use the data */ drop(buf) }
+//!         Delivery::Other(Recv::Eof { .. }) => break,
 //!         Delivery::Other(other) => eprintln!("{other:?}"),
 //!     }
 //!     notifier.service(&zcrx)?; // re-arms per the policy

@@ -235,6 +235,7 @@ impl Support {
             // itself before 6.18), notifications need the event query.
             Err(QueryError::Unsupported(_)) => Support::Missing(MISSING_EVENTS),
             Err(QueryError::Failed(errno)) => Support::QueryFailed(errno),
+            Err(QueryError::WrongThread) => Support::QueryFailed(rustix::io::Errno::EXIST),
         }
     }
 

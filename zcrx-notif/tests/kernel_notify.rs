@@ -18,7 +18,7 @@ use zcrx_notif::{
     Delivery, Error, EventSupport, Fallback, NotificationKind, NotificationMask, Notifier,
     NotifyConfig, RearmPolicy, StatsSnapshot, Support, ZcrxBuilderExt,
 };
-use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx, ZcrxBuilder};
+use zcrx_ring::{Area, Receiver, Recv, Ring, Zcrx, ZcrxBuilder};
 use zcrx_uapi::zcrx_event_desc;
 
 use NotificationKind::{CopyFallback, NoBuffers};
@@ -544,9 +544,9 @@ impl Conn<'_> {
                 if left.is_zero() {
                     break;
                 }
-                self.rx.next_timeout(left).unwrap()
+                self.rx.recv_timeout(left).unwrap()
             } else {
-                self.rx.poll().unwrap()
+                self.rx.try_recv().unwrap()
             };
             let Some(event) = event else {
                 if got.bytes >= bytes {
@@ -556,7 +556,7 @@ impl Conn<'_> {
             };
             match notifier.route_event(event) {
                 Delivery::Notification(n) => got.notifications.push(n.kind),
-                Delivery::Other(Event::Data { buf, .. }) => {
+                Delivery::Other(Recv::Data { buf, .. }) => {
                     assert_eq!(&buf[..], &pattern(self.received, buf.len())[..]);
                     self.received += buf.len();
                     got.bytes += buf.len();

@@ -254,6 +254,16 @@ impl Area {
         matches!(self.mem.backing, Backing::Dmabuf(_))
     }
 
+    /// Bytes the kernel pins (and accounts to `RLIMIT_MEMLOCK`) when the
+    /// area is registered: its length, or 0 for a dmabuf.
+    pub(crate) fn locked_bytes(&self) -> u64 {
+        if self.is_dmabuf() {
+            0
+        } else {
+            self.mem.len as u64
+        }
+    }
+
     /// The `io_uring_zcrx_area_reg` describing this area.
     pub(crate) fn registration(&self) -> zcrx_uapi::io_uring_zcrx_area_reg {
         match &self.mem.backing {

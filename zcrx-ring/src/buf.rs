@@ -15,97 +15,45 @@
 //! counters of its own area (no lock). The instance's owner thread moves
 //! those returns to the refill ring the next time it publishes.
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 use core::slice;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use zcrx_uapi::{IORING_ZCRX_AREA_MASK, IORING_ZCRX_AREA_SHIFT};
 
-use crate::area::AreaMemory;
+use crate::refill::returns::AreaShared;
 use crate::zcrx::Zcrx;
-
-/// An area after registration: its memory, its id, and the counters through
-/// which other threads return its buffers.
-#[derive(Debug)]
-pub(crate) struct AreaShared {
-    pub(crate) mem: Arc<AreaMemory>,
-    /// `area_id << IORING_ZCRX_AREA_SHIFT`, as the kernel wrote it back.
-    pub(crate) token: u64,
-    /// log2 of the buffer size.
-    pub(crate) buf_shift: u32,
-    /// Per buffer: returns made from other threads, not yet re-queued.
-    counts: Box<[AtomicU32]>,
-    /// One bit per buffer with a non-zero count.
-    dirty: Box<[AtomicU64]>,
-    /// Instance-wide number of returns waiting (shared by all areas).
-    pending: Arc<AtomicUsize>,
-}
-
-impl AreaShared {
-    pub(crate) fn new(
-        mem: Arc<AreaMemory>,
-        token: u64,
-        buf_shift: u32,
-        pending: Arc<AtomicUsize>,
-    ) -> Self {
-        let nbufs = mem.len() >> buf_shift;
-        Self {
-            mem,
-            token,
-            buf_shift,
-            counts: (0..nbufs).map(|_| AtomicU32::new(0)).collect(),
-            dirty: (0..nbufs.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
-            pending,
-        }
-    }
-
-    /// Number of buffers.
-    pub(crate) fn buffers(&self) -> usize {
-        self.counts.len()
-    }
-
-    /// Records one return of buffer `index` from any thread.
-    fn give_back(&self, index: usize) {
-        self.counts[index].fetch_add(1, Ordering::Relaxed);
-        self.dirty[index / 64].fetch_or(1 << (index % 64), Ordering::Release);
-        self.pending.fetch_add(1, Ordering::Release);
-    }
-
-    /// Takes every recorded return, calling `f(offset, count)` per buffer.
-    /// Owner thread only (the caller holds the instance).
-    pub(crate) fn take_returns(&self, mut f: impl FnMut(u64, u32)) {
-        for (word_index, word) in self.dirty.iter().enumerate() {
-            if word.load(Ordering::Relaxed) == 0 {
-                continue;
-            }
-            let mut bits = word.swap(0, Ordering::Acquire);
-            while bits != 0 {
-                let bit = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let index = word_index * 64 + bit;
-                let n = self.counts[index].swap(0, Ordering::Relaxed);
-                if n != 0 {
-                    f(self.token | ((index as u64) << self.buf_shift), n);
-                }
-            }
-        }
-    }
-}
 
 /// Received data: a checked view into its area, returned to the kernel when
 /// dropped.
 ///
-/// ```no_run
-/// # fn demo(zcrx: &zcrx_ring::Zcrx, res: i32, off: u64) -> zcrx_ring::Result<()> {
-/// let buf = zcrx.buf_from_completion(res, off)?; // checked against its area
-/// let first = buf.first().copied();
-/// drop(buf); // queued on the refill ring; published before the next wait
-/// # Ok(()) }
+/// Views come only from completions this crate consumed from a ring (a
+/// [`Receiver`](crate::Receiver)'s [`Recv::Data`](crate::Recv::Data)), or
+/// from the `unsafe` [`Zcrx::buf_from_completion`] whose caller vouches for
+/// the completion. A view cannot be copied or cloned, and it cannot outlive
+/// its instance:
+///
+/// ```compile_fail,E0599
+/// fn twice(buf: zcrx_ring::Buf<'_>) {
+///     let again = buf.clone(); // no second view of one buffer
+/// }
+/// ```
+///
+/// ```compile_fail,E0133
+/// fn forge(zcrx: &zcrx_ring::Zcrx) {
+///     // A view the kernel did not hand out: only through `unsafe`.
+///     let _ = zcrx.buf_from_completion(4096, 0);
+/// }
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn to_thread(buf: zcrx_ring::Buf<'static>) {
+///     // Not `Send`: use `Buf::into_shared` for another thread.
+///     std::thread::spawn(move || drop(buf));
+/// }
 /// ```
 pub struct Buf<'z> {
     zcrx: &'z Zcrx,

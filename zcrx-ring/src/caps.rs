@@ -40,14 +40,27 @@ const MAX_SANE_HDR: u32 = 4096;
 pub enum QueryError {
     /// The kernel does not know the op (or `IORING_REGISTER_QUERY` at all).
     Unsupported(Unsupported),
+    /// The query went through a `SINGLE_ISSUER` ring from a thread other
+    /// than its issuer (`EEXIST`).
+    WrongThread,
     /// The kernel refused the query for another reason.
     Failed(Errno),
+}
+
+impl QueryError {
+    /// Whether the query was refused because of the calling thread.
+    pub const fn is_wrong_thread(&self) -> bool {
+        matches!(self, QueryError::WrongThread)
+    }
 }
 
 impl From<QueryError> for Error {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::Unsupported(u) => Error::Unsupported(u),
+            QueryError::WrongThread => Error::WrongThread {
+                op: "IORING_REGISTER_QUERY",
+            },
             QueryError::Failed(errno) => Error::kernel("IORING_REGISTER_QUERY", errno),
         }
     }
@@ -57,6 +70,10 @@ impl core::fmt::Display for QueryError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             QueryError::Unsupported(u) => u.fmt(f),
+            QueryError::WrongThread => f.write_str(
+                "IORING_REGISTER_QUERY refused from this thread (EEXIST): not the SINGLE_ISSUER \
+                 ring's issuer thread",
+            ),
             QueryError::Failed(errno) => write!(f, "IORING_REGISTER_QUERY failed: {errno}"),
         }
     }
@@ -312,6 +329,8 @@ impl Capabilities {
                     what: "IORING_REGISTER_QUERY",
                     needs: Some(KernelVersion::new(6, 18)),
                 })
+            } else if errno == Errno::EXIST && ring.is_some() {
+                QueryError::WrongThread
             } else {
                 QueryError::Failed(errno)
             };

@@ -68,6 +68,54 @@ pub enum Error {
         /// The bound or rule it broke.
         reason: &'static str,
     },
+    /// A `SINGLE_ISSUER` ring refused a call from a thread other than its
+    /// issuer (the thread that created it, or enabled it when it was built
+    /// disabled): the kernel answered `EEXIST`. Make the call on that
+    /// thread.
+    WrongThread {
+        /// The operation (`IORING_REGISTER_ZCRX_IFQ`, `IORING_REGISTER_QUERY`).
+        op: &'static str,
+    },
+    /// The instance is registered on (or imported into) another ring than
+    /// the receive loop's, or by code outside this crate: its completions
+    /// never arrive on this ring.
+    WrongRing,
+    /// Pinning the area's pages would exceed the locked-memory limit
+    /// (`RLIMIT_MEMLOCK`), which applies without `CAP_IPC_LOCK`; the kernel
+    /// answered `ENOMEM`.
+    LockedMemoryLimit {
+        /// The operation.
+        op: &'static str,
+        /// Bytes the operation pins.
+        bytes: u64,
+        /// The soft limit in bytes (`u64::MAX`: unlimited), shared by every
+        /// registration of the user.
+        limit: u64,
+    },
+    /// The network device's receive queue refuses a memory provider because
+    /// header split is off: zero-copy receive needs tcp-data-split enabled
+    /// and hds-thresh 0 (`ethtool -G <if> tcp-data-split on hds-thresh 0`);
+    /// the kernel answered `EINVAL`.
+    HeaderSplitOff {
+        /// The interface index.
+        ifindex: u32,
+        /// The receive queue.
+        rxq: u32,
+    },
+    /// The interface has no such receive queue (`ERANGE`).
+    QueueOutOfRange {
+        /// The interface index.
+        ifindex: u32,
+        /// The receive queue asked for.
+        rxq: u32,
+    },
+    /// A loop could not make progress and stopped instead of spinning.
+    Stalled {
+        /// What is stuck (`zcrx buffers`, `completion ring`, `refill ring`).
+        what: &'static str,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
     /// The submission queue has no free entry; submit first.
     SubmissionQueueFull,
     /// The refill ring is full and could not be drained.
@@ -102,6 +150,10 @@ impl Error {
         match self {
             Error::QueueBusy { errno, .. } | Error::Kernel { errno, .. } => Some(*errno),
             Error::PermissionDenied { .. } => Some(Errno::PERM),
+            Error::WrongThread { .. } => Some(Errno::EXIST),
+            Error::LockedMemoryLimit { .. } => Some(Errno::NOMEM),
+            Error::HeaderSplitOff { .. } => Some(Errno::INVAL),
+            Error::QueueOutOfRange { .. } => Some(Errno::RANGE),
             _ => None,
         }
     }
@@ -138,6 +190,38 @@ impl fmt::Display for Error {
                 value,
                 reason,
             } => write!(f, "kernel wrote an invalid {field} ({value:#x}): {reason}"),
+            Error::WrongThread { op } => write!(
+                f,
+                "{op}: refused from this thread (EEXIST): a SINGLE_ISSUER ring takes submissions \
+                 and registrations only from the thread that created (or enabled) it"
+            ),
+            Error::WrongRing => f.write_str(
+                "the ZCRX instance is not registered on (or imported into) this receiver's ring",
+            ),
+            Error::LockedMemoryLimit { op, bytes, limit } => {
+                write!(
+                    f,
+                    "{op}: pinning {bytes} bytes exceeds the locked-memory limit (RLIMIT_MEMLOCK "
+                )?;
+                if *limit == u64::MAX {
+                    f.write_str("unlimited")?;
+                } else {
+                    write!(f, "{limit} bytes")?;
+                }
+                f.write_str(
+                    ", shared by all of this user's pinned memory): raise it (ulimit -l, \
+                     LimitMEMLOCK=) or grant CAP_IPC_LOCK",
+                )
+            }
+            Error::HeaderSplitOff { ifindex, rxq } => write!(
+                f,
+                "interface {ifindex} queue {rxq} refuses zero-copy receive (EINVAL): header split \
+                 must be on (ethtool -G <if> tcp-data-split on hds-thresh 0)"
+            ),
+            Error::QueueOutOfRange { ifindex, rxq } => {
+                write!(f, "interface {ifindex} has no receive queue {rxq} (ERANGE)")
+            }
+            Error::Stalled { what, reason } => write!(f, "{what}: no progress: {reason}"),
             Error::SubmissionQueueFull => f.write_str("submission queue full: submit first"),
             Error::RefillFull => f.write_str("refill ring full: return fewer buffers at once"),
             Error::Kernel { op, errno } => write!(f, "{op} failed: {errno}"),
@@ -156,6 +240,11 @@ impl From<Error> for std::io::Error {
             Error::InvalidConfig { .. } => std::io::ErrorKind::InvalidInput,
             Error::KernelValue { .. } => std::io::ErrorKind::InvalidData,
             Error::QueueBusy { .. } => std::io::ErrorKind::ResourceBusy,
+            Error::WrongThread { .. } | Error::WrongRing | Error::HeaderSplitOff { .. } => {
+                std::io::ErrorKind::InvalidInput
+            }
+            Error::QueueOutOfRange { .. } => std::io::ErrorKind::NotFound,
+            Error::LockedMemoryLimit { .. } => std::io::ErrorKind::OutOfMemory,
             _ => match e.errno() {
                 Some(errno) => return std::io::Error::from_raw_os_error(errno.raw_os_error()),
                 None => std::io::ErrorKind::Other,

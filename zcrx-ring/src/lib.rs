@@ -11,15 +11,28 @@
 //!   size and alignment (7.3 moved the tail to its own cache line: entries at
 //!   128 instead of 64), never from constants.
 //! - [`zcrx`]: registration ([`ZcrxBuilder`], NIC or NODEV), the
-//!   registered instance ([`Zcrx`]): validated write-back values, control
-//!   operations, export/import, several areas, stats.
+//!   registered instance ([`Zcrx`]): validated write-back values, the view
+//!   path, control operations, export/import, several areas, stats.
 //! - [`buf`]: checked buffer views ([`Buf`], [`SharedBuf`]) that go back to
 //!   the kernel exactly once.
 //! - [`refill`]: the lock-free single-producer refill queue (one
 //!   store-release per batch, the head read only when the cached space runs
-//!   out).
+//!   out) and each instance's return path (a fixed-size backlog, NODEV
+//!   flushes).
 //! - [`recv`]: the receive loop ([`Receiver`]) over multishot
 //!   `IORING_OP_RECV_ZC`.
+//!
+//! # Soundness
+//!
+//! Safe code cannot make a view the kernel did not hand out, or two views
+//! of one buffer: views come only from completions a [`Receiver`] reaped
+//! from its own ring, once; every other way in
+//! ([`Zcrx::buf_from_completion`], [`Zcrx::from_raw_parts`]) is an
+//! `unsafe fn` with its contract written out. An instance is bound to the
+//! ring it was registered on, and a receiver refuses instances of other
+//! rings. A receiver keeps its own duplicate of every socket's descriptor
+//! until the socket's final event, so it never submits on a descriptor it
+//! does not hold.
 //!
 //! The one raw system-call module (registrations rustix cannot express) is
 //! private and audited; every `unsafe` block carries a `SAFETY` comment.
@@ -28,7 +41,7 @@
 //! # Example
 //!
 //! ```no_run
-//! use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+//! use zcrx_ring::{Area, Recv, Receiver, Ring, Zcrx};
 //!
 //! fn receive(sock: std::net::TcpStream) -> zcrx_ring::Result<u64> {
 //!     let mut ring: Ring = Ring::new(64)?;
@@ -40,8 +53,8 @@
 //!     let mut total = 0;
 //!     for event in &mut rx {
 //!         match event? {
-//!             Event::Data { buf, .. } => total += buf.len() as u64,
-//!             Event::Eof { .. } => break,
+//!             Recv::Data { buf, .. } => total += buf.len() as u64,
+//!             Recv::Eof { .. } => break,
 //!             _ => {}
 //!         }
 //!     }
@@ -80,12 +93,12 @@ pub mod zcrx;
 pub use area::{Area, PageBacking};
 pub use buf::{Buf, SharedBuf};
 pub use error::{Error, Result, Unsupported};
-pub use recv::{ConnId, Event, Receiver};
+pub use recv::{ConnId, Receiver, Recv};
 pub use region::{RegionLayout, StatsPlacement};
 pub use ring::{
     Completion, Completions, Cqe32, CqeMixed, CqeMode, Ring, RingBuilder, SqeSlot, SubmissionQueue,
 };
-pub use zcrx::{EventConfig, RawParts, StatsBlock, Target, Zcrx, ZcrxBuilder};
+pub use zcrx::{EventConfig, Imported, RawParts, StatsBlock, Target, Zcrx, ZcrxBuilder};
 
 /// The workspace README's examples compile.
 #[cfg(doctest)]

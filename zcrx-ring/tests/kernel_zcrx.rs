@@ -14,7 +14,7 @@ use std::time::Duration;
 use rustix::io::Errno;
 use zcrx_ring::caps::Capabilities;
 use zcrx_ring::ring::{Cqe32, CqeMixed, CqeMode, Ring};
-use zcrx_ring::{Area, Error, Event, EventConfig, Receiver, StatsPlacement, Zcrx};
+use zcrx_ring::{Area, Error, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
 use zcrx_testkit::{lacks, require};
 use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
 
@@ -120,8 +120,8 @@ fn receive_all<M: CqeMode>(rx: &mut Receiver<'_, M>, expect: u64) -> (u64, u64) 
     let mut got = 0u64;
     let mut completions = 0u64;
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => {
                 for (i, &b) in buf.iter().enumerate() {
                     let off = got + i as u64;
                     assert_eq!(b, pattern(off), "wrong byte at offset {off}");
@@ -129,7 +129,7 @@ fn receive_all<M: CqeMode>(rx: &mut Receiver<'_, M>, expect: u64) -> (u64, u64) 
                 got += buf.len() as u64;
                 completions += 1;
             }
-            Event::Eof { .. } => break,
+            Recv::Eof { .. } => break,
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -212,8 +212,8 @@ fn the_receive_loop_allocates_nothing_in_steady_state() {
     let mut before = None;
     let mut checksum = 0u64;
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => {
                 got += buf.len() as u64;
                 checksum = checksum.wrapping_add(u64::from(buf[0]));
                 events += 1;
@@ -222,7 +222,7 @@ fn the_receive_loop_allocates_nothing_in_steady_state() {
                     before = Some(counting::count());
                 }
             }
-            Event::Eof { .. } => break,
+            Recv::Eof { .. } => break,
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -262,18 +262,18 @@ fn holding_every_buffer_exhausts_then_recovers() {
     let mut got = 0u64;
     let mut exhausted = 0;
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => {
                 assert_eq!(buf[0], pattern(got));
                 got += buf.len() as u64;
                 held.push(buf);
             }
-            Event::BuffersExhausted => {
+            Recv::BuffersExhausted => {
                 exhausted += 1;
                 assert_eq!(zcrx.held(), zcrx.buffers(), "every buffer is ours");
                 held.clear(); // give them all back: the loop must recover
             }
-            Event::Eof { .. } => break,
+            Recv::Eof { .. } => break,
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -312,8 +312,8 @@ fn eof_and_limit() {
     drop(client);
     let mut rx = Receiver::new(&mut ring);
     let conn = rx.add(&zcrx, &server, None).unwrap();
-    match rx.next_event().unwrap() {
-        Event::Eof { conn: c } => assert_eq!(c, conn),
+    match rx.recv().unwrap() {
+        Recv::Eof { conn: c } => assert_eq!(c, conn),
         other => panic!("expected EOF, got {other:?}"),
     }
     // A byte limit.
@@ -322,9 +322,9 @@ fn eof_and_limit() {
     let conn = rx.add(&zcrx, &server, Some(10_000)).unwrap();
     let mut got = 0;
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => got += buf.len(),
-            Event::LimitReached { conn: c } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => got += buf.len(),
+            Recv::LimitReached { conn: c } => {
                 assert_eq!(c, conn);
                 break;
             }
@@ -350,8 +350,8 @@ fn two_instances_on_one_ring() {
     let conn_b = rx.add(&b, &sb, None).unwrap();
     let (mut got_a, mut got_b, mut eofs) = (0u64, 0u64, 0);
     while eofs < 2 {
-        match rx.next_event().unwrap() {
-            Event::Data { conn, buf } => {
+        match rx.recv().unwrap() {
+            Recv::Data { conn, buf } => {
                 let got = if conn == conn_a {
                     &mut got_a
                 } else {
@@ -360,7 +360,7 @@ fn two_instances_on_one_ring() {
                 assert_eq!(buf[0], pattern(*got));
                 *got += buf.len() as u64;
             }
-            Event::Eof { .. } => eofs += 1,
+            Recv::Eof { .. } => eofs += 1,
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -382,12 +382,12 @@ fn export_and_import_into_a_second_ring() {
     let first = ring::<Cqe32>(8);
     let mut second = ring::<Cqe32>(8);
     let zcrx = nodev(32).register(&first).unwrap();
-    let imported_id = zcrx.import_into(second.as_fd()).unwrap();
+    let imported = zcrx.import_into(&second).unwrap();
+    assert!(imported.is_imported_into(&second));
     let (client, server) = tcp_pair();
     let sender = send_pattern(client, 1 << 20);
     let mut rx = Receiver::new(&mut second);
-    rx.add_with_id(&zcrx, imported_id, rustix::fd::AsFd::as_fd(&server), None)
-        .unwrap();
+    rx.add_imported(&imported, &server, None).unwrap();
     receive_all(&mut rx, 1 << 20);
     sender.join().unwrap();
     drop(first);
@@ -424,8 +424,8 @@ fn two_areas_on_one_instance() {
     let mut got = 0u64;
     let mut held = Vec::new();
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => {
                 areas_seen[buf.area_id() as usize] = true;
                 assert_eq!(buf[0], pattern(got));
                 got += buf.len() as u64;
@@ -435,8 +435,8 @@ fn two_areas_on_one_instance() {
                     held.clear();
                 }
             }
-            Event::Eof { .. } => break,
-            Event::BuffersExhausted => held.clear(),
+            Recv::Eof { .. } => break,
+            Recv::BuffersExhausted => held.clear(),
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -470,14 +470,14 @@ fn views_dropped_on_another_thread_come_back() {
     rx.add(&zcrx, &server, None).unwrap();
     let mut got = 0u64;
     loop {
-        match rx.next_event().unwrap() {
-            Event::Data { buf, .. } => {
+        match rx.recv().unwrap() {
+            Recv::Data { buf, .. } => {
                 let len = buf.len() as u64;
                 tx.send((got, buf.into_shared())).unwrap();
                 got += len;
             }
-            Event::BuffersExhausted => thread::sleep(Duration::from_millis(1)),
-            Event::Eof { .. } => break,
+            Recv::BuffersExhausted => thread::sleep(Duration::from_millis(1)),
+            Recv::Eof { .. } => break,
             other => panic!("unexpected event {other:?}"),
         }
     }
@@ -657,8 +657,8 @@ fn dropping_in_any_order_is_safe() {
             rx.add(&zcrx, &server, None).unwrap();
             let mut got = 0u64;
             while kept.len() < 4 {
-                match rx.next_event().unwrap() {
-                    Event::Data { buf, .. } => {
+                match rx.recv().unwrap() {
+                    Recv::Data { buf, .. } => {
                         let len = buf.len() as u64;
                         kept.push((got, buf.into_shared()));
                         got += len;
@@ -689,7 +689,7 @@ fn dropping_in_any_order_is_safe() {
         {
             let mut rx = Receiver::new(&mut ring);
             rx.add(&zcrx, &server, None).unwrap();
-            if let Event::Data { buf, .. } = rx.next_event().unwrap() {
+            if let Recv::Data { buf, .. } = rx.recv().unwrap() {
                 shared.push(buf.into_shared());
             }
         }
@@ -828,7 +828,10 @@ fn a_ring_driven_by_other_code() {
             assert_eq!(c.user_data, 42);
             if c.res > 0 {
                 let z = c.zcrx().expect("32-byte completion");
-                let buf = zcrx.buf_from_completion(c.res, z.off).unwrap();
+                // SAFETY: a RECV_ZC data completion of `zcrx` (submitted
+                // with its id on the ring it is registered on), reaped here
+                // and turned into a view once.
+                let buf = unsafe { zcrx.buf_from_completion(c.res, z.off) }.unwrap();
                 assert_eq!(buf[0], pattern(got));
                 got += buf.len() as u64;
             } else if c.res == 0 {

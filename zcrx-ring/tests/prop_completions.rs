@@ -95,7 +95,9 @@ proptest! {
         {
             let mut held = Vec::new();
             for (res, off) in completions {
-                match zcrx.buf_from_completion(res, off) {
+                // SAFETY: (test) fake memory that no kernel writes: views of
+                // arbitrary, even repeated, chunks only read it.
+                match unsafe { zcrx.buf_from_completion(res, off) } {
                     Ok(buf) => {
                         let area_off = off & ((1 << IORING_ZCRX_AREA_SHIFT) - 1);
                         prop_assert!(res > 0);
@@ -131,7 +133,8 @@ fn refill_entries_carry_the_completion_offsets() {
         (5 * PAGE + 100) as u64,
     ];
     for off in offs {
-        drop(zcrx.buf_from_completion(10, off).unwrap());
+        // SAFETY: (test) fake memory no kernel writes.
+        drop(unsafe { zcrx.buf_from_completion(10, off) }.unwrap());
     }
     assert_eq!(region.tail(), 0, "not published before publish()");
     assert_eq!(zcrx.unpublished(), 2);
@@ -148,15 +151,16 @@ fn a_full_refill_ring_stashes_and_catches_up() {
     let mut region = Region::new();
     let zcrx = adopt(&mut region, 1);
     // More returns than entries: the ring fills (the "kernel" consumes
-    // nothing), the rest waits in the stash.
+    // nothing), the rest waits in the backlog.
     for i in 0..(ENTRIES + 10) {
         let off = (u64::from(i) % BUFS as u64) * PAGE as u64;
-        drop(zcrx.buf_from_completion(1, off).unwrap());
+        // SAFETY: (test) fake memory no kernel writes.
+        drop(unsafe { zcrx.buf_from_completion(1, off) }.unwrap());
     }
     zcrx.publish();
     assert_eq!(region.tail(), ENTRIES);
     assert_eq!(zcrx.backlog(), 10, "the back-pressure is visible");
-    // The kernel consumes everything; the stash drains on the next publish.
+    // The kernel consumes everything; the backlog drains on the next publish.
     region.consume_to(ENTRIES);
     zcrx.publish();
     assert_eq!(region.tail(), ENTRIES + 10);

@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use zcrx_ring::ring::{Cqe32, Ring};
-use zcrx_ring::{Area, Event, Receiver, Zcrx};
+use zcrx_ring::{Area, Receiver, Recv, Zcrx};
 
 const PAGE: usize = 4096;
 const WRITE: usize = 64 << 10;
@@ -115,13 +115,13 @@ fn zcrx_round(o: &Options) -> Result<(Duration, u64, u64), String> {
     let start = Instant::now();
     let (mut bytes, mut sum) = (0u64, 0u64);
     loop {
-        match rx.next_event().map_err(|e| format!("receive: {e}"))? {
-            Event::Data { buf, .. } => {
+        match rx.recv().map_err(|e| format!("receive: {e}"))? {
+            Recv::Data { buf, .. } => {
                 bytes += buf.len() as u64;
                 sum += u64::from(buf[0]);
             }
-            Event::Eof { .. } => break,
-            Event::Failed { error, .. } => return Err(format!("receive failed: {error}")),
+            Recv::Eof { .. } => break,
+            Recv::Failed { error, .. } => return Err(format!("receive failed: {error}")),
             other => return Err(format!("unexpected event {other:?}")),
         }
     }

@@ -28,7 +28,7 @@ use zcrx_notif::{
     StatsSnapshot, Support, ZcrxBuilderExt,
 };
 use zcrx_ring::caps::Capabilities;
-use zcrx_ring::{Area, Event, Receiver, Ring, Zcrx};
+use zcrx_ring::{Area, Receiver, Recv, Ring, Zcrx};
 use zcrx_uapi::io_uring_sqe;
 
 const PROGRAM: &str = "zcrx-recv";
@@ -532,15 +532,11 @@ fn arm_accept(rx: &mut Receiver<'_>, listener: &TcpListener) -> Result<(), Failu
         // peer's address is read with getpeername afterwards.
         ..Default::default()
     };
-    let ring = rx.ring();
     // SAFETY: the SQE carries no pointers (addr and addr2 are 0); the
     // listener's fd stays open until the thread has reaped the accept's
-    // completion (the listener outlives every thread).
-    if unsafe { ring.push(&sqe) }.is_err() {
-        ring.submit()?;
-        // SAFETY: as above.
-        unsafe { ring.push(&sqe) }?;
-    }
+    // completion (the listener outlives every thread); ACCEPT_UD does not
+    // carry the receiver's tag.
+    unsafe { rx.push(&sqe) }?;
     Ok(())
 }
 
@@ -641,12 +637,12 @@ fn receive(
             break;
         }
         let event = match &mut notifier {
-            None => rx.next_event()?,
+            None => rx.recv()?,
             Some(n) => {
                 // Wake up in time for a due re-arm.
                 let event = match n.next_rearm() {
-                    None => Some(rx.next_event()?),
-                    Some(wait) => rx.next_timeout(wait)?,
+                    None => Some(rx.recv()?),
+                    Some(wait) => rx.recv_timeout(wait)?,
                 };
                 if !n.fired().is_empty() {
                     let armed = n.service(zcrx)?;
@@ -678,7 +674,7 @@ fn receive(
             }
         };
         match event {
-            Event::Data { conn, buf } => {
+            Recv::Data { conn, buf } => {
                 let Some(c) = conns
                     .get_mut(conn.index() as usize)
                     .and_then(Option::as_mut)
@@ -714,7 +710,7 @@ fn receive(
                     Ordering::Relaxed,
                 );
             }
-            Event::Eof { conn } | Event::LimitReached { conn } => {
+            Recv::Eof { conn } | Recv::LimitReached { conn } => {
                 let Some(c) = conns.get_mut(conn.index() as usize).and_then(Option::take) else {
                     return Err(Failure::new(
                         "end of a connection this thread does not know",
@@ -725,7 +721,7 @@ fn receive(
                 counters.open.store(open, Ordering::Relaxed);
                 finish(c);
             }
-            Event::Failed { conn, error } => {
+            Recv::Failed { conn, error } => {
                 let who = conns
                     .get(conn.index() as usize)
                     .and_then(Option::as_ref)
@@ -735,15 +731,15 @@ fn receive(
                     cli::describe_ring_error(&error)
                 )));
             }
-            Event::Cancelled { .. } => {
+            Recv::Cancelled { .. } => {
                 return Err(Failure::new("a receive was cancelled unexpectedly"));
             }
-            Event::BuffersExhausted => {
+            Recv::BuffersExhausted => {
                 return Err(Failure::new(
                     "every buffer of the area is held and nothing is in flight",
                 ));
             }
-            Event::Other(c) if c.user_data == ACCEPT_UD => {
+            Recv::Other(c) if c.user_data == ACCEPT_UD => {
                 accept_armed = false;
                 let fd = c
                     .result()

@@ -12,6 +12,7 @@
 //!   `IORING_CQE_F_SKIP` (`io_cqe_cache_refill`, `io_fill_nop_cqe`). Both
 //!   slots are published together (the tail moves by two).
 
+use alloc::collections::VecDeque;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -218,6 +219,9 @@ fn completion(cqe: io_uring_cqe, big: Option<[u64; 2]>) -> Completion {
 /// rings are skipped.
 pub struct Completions<'a, M: CqeMode> {
     cq: &'a mut CqInner,
+    /// Completions reaped earlier and handed back to the ring; yielded
+    /// before the ring's own.
+    deferred: &'a mut VecDeque<Completion>,
     /// The tail, as read when the batch was taken (or last synced).
     tail: u32,
     /// The head last published.
@@ -227,11 +231,12 @@ pub struct Completions<'a, M: CqeMode> {
 
 impl<'a, M: CqeMode> Completions<'a, M> {
     #[inline]
-    pub(crate) fn new(cq: &'a mut CqInner) -> Self {
+    pub(crate) fn new(cq: &'a mut CqInner, deferred: &'a mut VecDeque<Completion>) -> Self {
         let head = cq.head;
         let tail = head.wrapping_add(cq.ready());
         Completions {
             cq,
+            deferred,
             tail,
             published: head,
             _mode: PhantomData,
@@ -248,10 +253,13 @@ impl<'a, M: CqeMode> Completions<'a, M> {
     }
 
     /// Slots left in this batch (an upper bound on the completions it
-    /// still yields; exact on a [`Cqe32`](super::Cqe32) ring).
+    /// still yields; exact on a [`Cqe32`](super::Cqe32) ring), plus the
+    /// completions handed back to the ring.
     #[inline]
     pub fn remaining(&self) -> u32 {
-        self.tail.wrapping_sub(self.cq.head)
+        self.tail
+            .wrapping_sub(self.cq.head)
+            .saturating_add(self.deferred.len() as u32)
     }
 
     #[inline(always)]
@@ -268,6 +276,9 @@ impl<M: CqeMode> Iterator for Completions<'_, M> {
 
     #[inline]
     fn next(&mut self) -> Option<Completion> {
+        if !self.deferred.is_empty() {
+            return self.deferred.pop_front();
+        }
         loop {
             let avail = self.tail.wrapping_sub(self.cq.head);
             if avail == 0 {
@@ -288,7 +299,11 @@ impl<M: CqeMode> Iterator for Completions<'_, M> {
     #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         let n = self.remaining() as usize;
-        if M::MIXED { (0, Some(n)) } else { (n, Some(n)) }
+        if M::MIXED {
+            (self.deferred.len(), Some(n))
+        } else {
+            (n, Some(n))
+        }
     }
 }
 
@@ -421,7 +436,7 @@ mod tests {
     }
 
     fn drain<M: CqeMode>(cq: &mut CqInner) -> Vec<Completion> {
-        Completions::<M>::new(cq).collect()
+        Completions::<M>::new(cq, &mut VecDeque::new()).collect()
     }
 
     #[test]
@@ -446,7 +461,8 @@ mod tests {
         assert_eq!(cq.ready(), 0);
         fake.publish();
         assert_eq!(cq.ready(), 3);
-        let mut batch = Completions::<Cqe32>::new(&mut cq);
+        let mut deferred = VecDeque::new();
+        let mut batch = Completions::<Cqe32>::new(&mut cq, &mut deferred);
         assert_eq!(batch.size_hint(), (3, Some(3)));
         let c = batch.next().unwrap();
         assert_eq!(c.user_data, 0);
@@ -559,7 +575,8 @@ mod tests {
                 fake.publish();
                 // Sometimes reap only part of the batch.
                 let take = if rng & 0x100 != 0 { 1 } else { usize::MAX };
-                let mut batch = Completions::<CqeMixed>::new(&mut cq);
+                let mut deferred = VecDeque::new();
+                let mut batch = Completions::<CqeMixed>::new(&mut cq, &mut deferred);
                 for c in batch.by_ref().take(take) {
                     assert!(!c.is_truncated());
                     got.push((c.user_data, c.big.is_some()));
@@ -637,7 +654,8 @@ mod tests {
         let mut cq = fake.inner();
         assert!(fake.post(1, 0, 0, None));
         fake.publish();
-        let mut batch = Completions::<Cqe32>::new(&mut cq);
+        let mut deferred = VecDeque::new();
+        let mut batch = Completions::<Cqe32>::new(&mut cq, &mut deferred);
         assert_eq!(batch.next().map(|c| c.user_data), Some(1));
         assert_eq!(batch.next(), None);
         // The "kernel" posts more while the batch is alive.
@@ -667,7 +685,7 @@ mod tests {
             cq.tail.store(head.wrapping_add(delta), Ordering::Release);
             let mut inner = cq.inner();
             let mut n = 0u32;
-            for c in Completions::<M>::new(&mut inner) {
+            for c in Completions::<M>::new(&mut inner, &mut VecDeque::new()) {
                 n += 1;
                 if !M::MIXED {
                     assert!(c.big.is_some());

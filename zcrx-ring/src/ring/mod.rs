@@ -134,10 +134,12 @@ pub mod opcode;
 mod setup;
 mod squeue;
 
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use zcrx_uapi::{FeatureFlags, SetupFlags, SqRingFlags, io_uring_params};
@@ -224,7 +226,35 @@ pub struct Ring<M: CqeMode = Cqe32> {
     _cq_ring: Option<Mmap>,
     _sqes: Mmap,
     fd: OwnedFd,
+    /// This ring's identity in the process (never reused).
+    id: RingId,
+    /// Completions reaped by a receive loop that was dropped, for whoever
+    /// reads the ring next ([`Ring::completions`] yields them first).
+    deferred: VecDeque<Completion>,
+    /// Receive-loop epochs (see `recv::dispatch`).
+    epochs: Epochs,
     _mode: PhantomData<M>,
+}
+
+/// The identity of a [`Ring`] within the process: what a [`Zcrx`](crate::Zcrx)
+/// instance is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct RingId(u64);
+
+impl RingId {
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RingId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The receive-loop epochs of a ring: the next one to hand out, and those
+/// of loops that ended without a clean shutdown (forgotten, or whose
+/// requests did not end in time), which are never handed out again.
+#[derive(Debug, Default)]
+pub(crate) struct Epochs {
+    next: u16,
+    unfinished: Vec<u16>,
 }
 
 // SAFETY: the raw pointers point into mappings that the `Ring` owns
@@ -289,7 +319,7 @@ impl<M: CqeMode> Ring<M> {
     pub fn split(&mut self) -> (SubmissionQueue<'_>, Completions<'_, M>) {
         (
             SubmissionQueue::new(&mut self.sq),
-            Completions::new(&mut self.cq),
+            Completions::new(&mut self.cq, &mut self.deferred),
         )
     }
 
@@ -341,10 +371,12 @@ impl<M: CqeMode> Ring<M> {
     /// The tail is read once, with acquire ordering; the head is published
     /// once, with release ordering, when the batch is dropped. Completions
     /// posted meanwhile show up in the next batch (or after
-    /// [`Completions::sync`]).
+    /// [`Completions::sync`]). Completions that a dropped
+    /// [`Receiver`](crate::Receiver) reaped on its way out but did not own
+    /// come first.
     #[inline]
     pub fn completions(&mut self) -> Completions<'_, M> {
-        Completions::new(&mut self.cq)
+        Completions::new(&mut self.cq, &mut self.deferred)
     }
 
     /// Free submission slots.
@@ -427,6 +459,46 @@ impl<M: CqeMode> Ring<M> {
     #[inline]
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Completion slots (`cq_entries`): 32-byte entries on a [`Cqe32`]
+    /// ring, 16-byte slots on a [`CqeMixed`] ring.
+    #[inline]
+    pub(crate) fn cq_slots(&self) -> u32 {
+        self.params.cq_entries
+    }
+
+    #[inline]
+    pub(crate) fn id(&self) -> RingId {
+        self.id
+    }
+
+    /// Hands a completion reaped by a receive loop that is shutting down
+    /// back to the ring, for the next reader.
+    pub(crate) fn defer(&mut self, c: Completion) {
+        self.deferred.push_back(c);
+    }
+
+    /// An epoch for a new receive loop, or `None` if every one is held by
+    /// loops that did not shut down cleanly.
+    pub(crate) fn start_receiver(&mut self) -> Option<u16> {
+        let e = &mut self.epochs;
+        for _ in 0..=u16::MAX {
+            let epoch = e.next;
+            e.next = e.next.wrapping_add(1);
+            if !e.unfinished.contains(&epoch) {
+                e.unfinished.push(epoch);
+                return Some(epoch);
+            }
+        }
+        None
+    }
+
+    /// A receive loop ended; a clean end frees its epoch for reuse.
+    pub(crate) fn finish_receiver(&mut self, epoch: u16, clean: bool) {
+        if clean {
+            self.epochs.unfinished.retain(|&e| e != epoch);
+        }
     }
 }
 

@@ -598,6 +598,9 @@ unsafe fn map_ring<M: CqeMode>(fd: OwnedFd, params: io_uring_params) -> Result<R
         _cq_ring: cq_ring,
         _sqes: sqes,
         fd,
+        id: super::RingId::next(),
+        deferred: alloc::collections::VecDeque::new(),
+        epochs: super::Epochs::default(),
         _mode: PhantomData,
     })
 }

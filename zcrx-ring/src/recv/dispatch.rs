@@ -1,0 +1,476 @@
+//! The receive loop's state machine, independent of how completions are
+//! reaped and SQEs submitted: which sockets are watched, what each request
+//! is, what a completion means, when to re-arm, and when to give up.
+//!
+//! [`Receiver`](super::Receiver) drives it with this crate's ring; other
+//! drivers (a ring owned by another library, an async runtime) reuse it.
+//!
+//! # `user_data`
+//!
+//! ```text
+//!  63        48 47      32 31  24 23                 0
+//! +------------+----------+------+--------------------+
+//! |    tag     |  epoch   | gen  |   socket index     |
+//! +------------+----------+------+--------------------+
+//! ```
+//!
+//! `tag` tells the loop's requests from others on the ring; `epoch` tells
+//! this loop's from those of an earlier loop on the same ring (a loop that
+//! was forgotten with requests in flight, whose completions must never be
+//! taken for this one's); `gen` tells a socket's slot from the same slot
+//! reused. Index [`CANCEL_INDEX`] marks the loop's cancel requests.
+
+use alloc::vec::Vec;
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use zcrx_uapi::io_uring_sqe;
+
+use super::{ConnId, Recv};
+use crate::error::{Error, Result};
+use crate::ring::{Completion, opcode};
+use crate::zcrx::Zcrx;
+
+/// Socket indices are below this (24 bits of `user_data`).
+pub(crate) const MAX_SOCKETS: u32 = (1 << 24) - 1;
+/// The index of the loop's own cancel requests.
+pub(crate) const CANCEL_INDEX: u32 = MAX_SOCKETS;
+
+/// Consecutive `ENOMEM` ends without any buffer moving before the loop
+/// reports [`Error::Stalled`]. The first is normal (returned buffers not yet
+/// flushed); the kernel then gets every returned buffer before the re-arm.
+const ENOMEM_STALLS: u8 = 3;
+/// Consecutive `ENOSPC` ends without any buffer moving: a full completion
+/// ring that reaping cannot clear.
+const ENOSPC_STALLS: u8 = 8;
+
+const OP_RECV: &str = "IORING_OP_RECV_ZC";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Needs a (re)submission.
+    Idle,
+    /// A multishot request is in flight.
+    Armed,
+    /// Ended with `-ENOMEM` while every buffer was held.
+    Starved,
+    /// A cancel was requested; waiting for the final completion.
+    Cancelling,
+    /// Finished; the slot may be reused.
+    Done,
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn<'z> {
+    pub(crate) zcrx: &'z Zcrx,
+    zcrx_id: u32,
+    /// The receiver's own duplicate of the socket, closed when the socket's
+    /// final event is delivered.
+    fd: Option<OwnedFd>,
+    /// Bytes still owed under the caller's limit, if there is one.
+    remaining: Option<u64>,
+    /// Bytes still owed under the limit of the request in flight (0: the
+    /// request has no limit).
+    request_left: u32,
+    /// Whether the request in flight was submitted with a limit.
+    request_limited: bool,
+    generation: u8,
+    pub(crate) state: State,
+    /// The instance's activity when the request was armed.
+    mark: u32,
+    /// Consecutive ends without data or buffer movement.
+    stalls: u8,
+}
+
+/// The sockets of one receive loop and their requests.
+#[derive(Debug)]
+pub(crate) struct Dispatch<'z> {
+    conns: Vec<Conn<'z>>,
+    /// `tag << 48 | epoch << 32`.
+    prefix: u64,
+    /// Multishot requests in flight (armed or cancelling).
+    pub(crate) inflight: u32,
+    /// Cancel requests in flight.
+    pub(crate) cancels: u32,
+}
+
+impl<'z> Dispatch<'z> {
+    pub(crate) fn new(tag: u16, epoch: u16) -> Self {
+        Self {
+            conns: Vec::new(),
+            prefix: (u64::from(tag) << 48) | (u64::from(epoch) << 32),
+            inflight: 0,
+            cancels: 0,
+        }
+    }
+
+    pub(crate) fn tag(&self) -> u16 {
+        (self.prefix >> 48) as u16
+    }
+
+    fn user_data(&self, index: u32, generation: u8) -> u64 {
+        self.prefix | (u64::from(generation) << 24) | u64::from(index)
+    }
+
+    /// Whether `user_data` carries this loop's tag (its own requests, or an
+    /// earlier loop's with the same tag).
+    pub(crate) fn is_tagged(&self, user_data: u64) -> bool {
+        user_data >> 48 == self.prefix >> 48
+    }
+
+    /// Starts watching a socket (the caller checked that `zcrx` belongs to
+    /// the ring under `zcrx_id`).
+    pub(crate) fn add(
+        &mut self,
+        zcrx: &'z Zcrx,
+        zcrx_id: u32,
+        socket: impl AsFd,
+        limit: Option<u64>,
+    ) -> Result<ConnId> {
+        if limit == Some(0) {
+            return Err(Error::invalid("limit", "must be at least 1 byte"));
+        }
+        let fd = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
+            .map_err(|e| Error::kernel("fcntl(F_DUPFD_CLOEXEC) of the socket", e))?;
+        let conn = Conn {
+            zcrx,
+            zcrx_id,
+            fd: Some(fd),
+            remaining: limit,
+            request_left: 0,
+            request_limited: false,
+            generation: 0,
+            state: State::Idle,
+            mark: 0,
+            stalls: 0,
+        };
+        let index = match self.conns.iter().position(|c| c.state == State::Done) {
+            Some(i) => {
+                let generation = self.conns[i].generation.wrapping_add(1);
+                self.conns[i] = Conn { generation, ..conn };
+                i
+            }
+            None => {
+                if self.conns.len() >= MAX_SOCKETS as usize {
+                    return Err(Error::invalid(
+                        "sockets",
+                        "more than 2^24 - 1 on one receiver",
+                    ));
+                }
+                self.conns.push(conn);
+                self.conns.len() - 1
+            }
+        };
+        Ok(ConnId {
+            index: index as u32,
+            generation: self.conns[index].generation,
+        })
+    }
+
+    fn live_mut(&mut self, id: ConnId) -> Option<&mut Conn<'z>> {
+        self.conns
+            .get_mut(id.index as usize)
+            .filter(|c| c.generation == id.generation && c.state != State::Done)
+    }
+
+    /// Sockets not yet finished.
+    pub(crate) fn live(&self) -> usize {
+        self.conns.iter().filter(|c| c.state != State::Done).count()
+    }
+
+    /// Whether some socket waits for buffers the application holds, with
+    /// nothing in flight that could bring any.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.inflight == 0 && self.conns.iter().any(|c| c.state == State::Starved)
+    }
+
+    /// Cancels a socket's receive. `push` queues an SQE; `done` is called
+    /// with the socket's final completion when nothing is in flight.
+    pub(crate) fn cancel(
+        &mut self,
+        id: ConnId,
+        push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>,
+    ) -> Result<Option<Completion>> {
+        let target = self.user_data(id.index, id.generation);
+        let cancel_ud = self.user_data(CANCEL_INDEX, 0);
+        let Some(c) = self.live_mut(id) else {
+            return Err(Error::invalid("conn", "not a live socket of this receiver"));
+        };
+        match c.state {
+            State::Armed => {
+                let mut sqe = io_uring_sqe::default();
+                opcode::prep_cancel_user_data(&mut sqe, target, cancel_ud);
+                push(&sqe)?;
+                c.state = State::Cancelling;
+                self.cancels += 1;
+                Ok(None)
+            }
+            State::Idle | State::Starved => {
+                // Nothing in flight: the final event is made here.
+                Ok(Some(Completion {
+                    user_data: target,
+                    res: -Errno::CANCELED.raw_os_error(),
+                    flags: Default::default(),
+                    big: None,
+                }))
+            }
+            State::Cancelling | State::Done => Ok(None),
+        }
+    }
+
+    /// Cancels every request in flight (the loop is shutting down).
+    pub(crate) fn cancel_all(
+        &mut self,
+        push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>,
+    ) -> Result<()> {
+        let cancel_ud = self.user_data(CANCEL_INDEX, 0);
+        for i in 0..self.conns.len() {
+            let c = &self.conns[i];
+            match c.state {
+                State::Armed => {
+                    let mut sqe = io_uring_sqe::default();
+                    opcode::prep_cancel_user_data(
+                        &mut sqe,
+                        self.user_data(i as u32, c.generation),
+                        cancel_ud,
+                    );
+                    push(&sqe)?;
+                    self.conns[i].state = State::Cancelling;
+                    self.cancels += 1;
+                }
+                State::Idle | State::Starved => self.finish(i),
+                State::Cancelling | State::Done => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes the returns of every instance the loop used (the loop is
+    /// shutting down).
+    pub(crate) fn publish_all(&self) {
+        for (i, c) in self.conns.iter().enumerate() {
+            if !self.conns[..i]
+                .iter()
+                .any(|d| core::ptr::eq(d.zcrx, c.zcrx))
+            {
+                let _ = c.zcrx.prepare_wait(false);
+            }
+        }
+    }
+
+    /// Publishes returns (and flushes in NODEV mode) once per instance, and
+    /// arms every idle socket.
+    pub(crate) fn prepare(
+        &mut self,
+        push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>,
+    ) -> Result<()> {
+        for i in 0..self.conns.len() {
+            let zcrx = self.conns[i].zcrx;
+            if self.conns[i].state == State::Done {
+                continue;
+            }
+            // Once per instance: at the first live socket that uses it.
+            if !self.conns[..i]
+                .iter()
+                .any(|c| c.state != State::Done && core::ptr::eq(c.zcrx, zcrx))
+            {
+                zcrx.prepare_wait(false)?;
+            }
+            if self.conns[i].state == State::Starved && zcrx.held() < zcrx.buffers() {
+                // Buffers came back: make sure the kernel has them.
+                zcrx.prepare_wait(true)?;
+                self.conns[i].state = State::Idle;
+            }
+            if self.conns[i].state == State::Idle {
+                self.arm(i, push)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn arm(&mut self, i: usize, push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>) -> Result<()> {
+        let user_data = self.user_data(i as u32, self.conns[i].generation);
+        let c = &mut self.conns[i];
+        let Some(fd) = &c.fd else {
+            return Ok(()); // finished: nothing to arm
+        };
+        // A limit above what one request can carry is submitted in parts;
+        // the loop re-arms with the rest when a part ends (`res` 0).
+        let len = c
+            .remaining
+            .map_or(0, |r| u32::try_from(r).unwrap_or(u32::MAX));
+        let mut sqe = io_uring_sqe::default();
+        opcode::prep_recv_zc(&mut sqe, fd.as_fd(), c.zcrx_id, len, user_data);
+        push(&sqe)?;
+        c.request_left = len;
+        c.request_limited = len != 0;
+        c.mark = c.zcrx.returns.activity();
+        c.state = State::Armed;
+        self.inflight += 1;
+        Ok(())
+    }
+
+    /// Ends a socket: its slot may be reused, its descriptor is closed.
+    fn finish(&mut self, i: usize) {
+        let c = &mut self.conns[i];
+        c.state = State::Done;
+        c.fd = None;
+    }
+
+    /// Turns one completion into an event, or consumes it.
+    ///
+    /// # Safety
+    ///
+    /// `c` was reaped from the ring every instance of this loop's sockets
+    /// is registered with or imported into under the id the socket was
+    /// added with (the ring these requests were submitted on), and is
+    /// processed once.
+    pub(crate) unsafe fn process(&mut self, c: Completion) -> Option<Recv<'z>> {
+        if !self.is_tagged(c.user_data)
+            || c.user_data & (0xffff << 32) != self.prefix & (0xffff << 32)
+        {
+            // Another request's, or an earlier loop's on this ring.
+            return Some(Recv::Other(c));
+        }
+        let index = (c.user_data & u64::from(MAX_SOCKETS)) as u32;
+        if index == CANCEL_INDEX {
+            self.cancels = self.cancels.saturating_sub(1);
+            return None; // the cancel request's own completion
+        }
+        let generation = (c.user_data >> 24) as u8;
+        let conn = ConnId { index, generation };
+        let i = index as usize;
+        let Some(slot) = self
+            .conns
+            .get_mut(i)
+            .filter(|s| s.generation == generation && s.state != State::Done)
+        else {
+            return Some(Recv::Other(c));
+        };
+        let ended = !c.more();
+        if ended && matches!(slot.state, State::Armed | State::Cancelling) {
+            self.inflight = self.inflight.saturating_sub(1);
+        }
+        let cancelling = slot.state == State::Cancelling;
+        let zcrx = slot.zcrx;
+
+        if c.res > 0 {
+            let ev = match c.zcrx() {
+                // SAFETY: this function's contract: a data completion of a
+                // request this loop submitted for `zcrx` (under the id that
+                // ring knows it by), reaped from that ring, processed once.
+                Some(z) => match unsafe { zcrx.buf_from_completion(c.res, z.off) } {
+                    Ok(buf) => {
+                        let n = buf.len() as u64;
+                        if let Some(r) = &mut slot.remaining {
+                            *r = r.saturating_sub(n);
+                        }
+                        slot.request_left = slot.request_left.saturating_sub(n as u32);
+                        slot.stalls = 0;
+                        Recv::Data { conn, buf }
+                    }
+                    Err(error) => Recv::Failed { conn, error },
+                },
+                None => Recv::Failed {
+                    conn,
+                    error: Error::KernelValue {
+                        field: "io_uring_cqe.big_cqe",
+                        value: c.user_data,
+                        reason: "a RECV_ZC completion without its second half",
+                    },
+                },
+            };
+            if ended {
+                // The kernel posts data with F_MORE and ends a request with
+                // a completion of its own; should one ever end with data,
+                // the request is over all the same.
+                slot.state = if cancelling || slot.remaining == Some(0) {
+                    State::Done
+                } else {
+                    State::Idle
+                };
+                if slot.state == State::Done {
+                    self.finish(i);
+                }
+            }
+            return Some(ev);
+        }
+        if !ended {
+            return None; // not expected for RECV_ZC; nothing to give back
+        }
+        if c.res == 0 {
+            if slot.remaining == Some(0) {
+                self.finish(i);
+                return Some(Recv::LimitReached { conn });
+            }
+            if slot.request_limited && slot.request_left == 0 && !cancelling {
+                // A part of a limit above 4 GiB ended: ask for the rest.
+                slot.state = State::Idle;
+                return None;
+            }
+            self.finish(i);
+            return Some(Recv::Eof { conn });
+        }
+        let errno = Errno::from_raw_os_error(-c.res);
+        if cancelling || errno == Errno::CANCELED {
+            self.finish(i);
+            return Some(Recv::Cancelled { conn });
+        }
+        let still = zcrx.returns.activity() == slot.mark;
+        slot.stalls = if still {
+            slot.stalls.saturating_add(1)
+        } else {
+            0
+        };
+        match errno {
+            Errno::NOMEM => {
+                // No free buffer. Give back what was returned, then retry; if
+                // the application holds every buffer, wait for it.
+                let _ = zcrx.prepare_wait(true);
+                if zcrx.held() >= zcrx.buffers() {
+                    slot.state = State::Starved;
+                    slot.stalls = 0;
+                    return None;
+                }
+                if slot.stalls >= ENOMEM_STALLS {
+                    self.finish(i);
+                    return Some(Recv::Failed {
+                        conn,
+                        error: Error::Stalled {
+                            what: "zcrx buffers",
+                            reason: "the kernel has no free buffer (ENOMEM) although the application \
+                                     holds fewer than all of them: buffers were handed out in \
+                                     completions that nobody turned into views and gave back",
+                        },
+                    });
+                }
+                slot.state = State::Idle;
+                None
+            }
+            Errno::NOSPC if slot.stalls >= ENOSPC_STALLS => {
+                self.finish(i);
+                Some(Recv::Failed {
+                    conn,
+                    error: Error::Stalled {
+                        what: "completion ring",
+                        reason: "receives keep ending with ENOSPC before posting any data: the \
+                                 completion ring is too small for the sockets on it",
+                    },
+                })
+            }
+            // Completion ring full (already drained into the queue), or a
+            // transient condition: re-arm.
+            Errno::NOSPC | Errno::AGAIN | Errno::INTR => {
+                slot.state = State::Idle;
+                None
+            }
+            _ => {
+                self.finish(i);
+                Some(Recv::Failed {
+                    conn,
+                    error: Error::kernel(OP_RECV, errno),
+                })
+            }
+        }
+    }
+}
