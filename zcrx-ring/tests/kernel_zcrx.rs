@@ -6,19 +6,21 @@
 //! 6.19 guest) they skip with the reason, and the `degrade_*` tests check
 //! the typed errors there instead.
 
+mod common;
+
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
 use rustix::io::Errno;
 use zcrx_ring::caps::Capabilities;
-use zcrx_ring::ring::{Cqe32, CqeMixed, CqeMode, Ring};
+use zcrx_ring::ring::{Cqe32, CqeMixed, Ring};
 use zcrx_ring::{Area, Error, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
 use zcrx_testkit::{lacks, require};
 use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
 
-const PAGE: usize = 4096;
+use common::{PAGE, nodev, nodev_supported, pattern, receive_all, ring, send_pattern, tcp_pair};
 
 /// Counts the allocations of the current thread (the receive loop's), so a
 /// test can show the steady-state loop allocates nothing.
@@ -59,83 +61,6 @@ mod counting {
 
 #[global_allocator]
 static ALLOC: counting::Counting = counting::Counting;
-
-/// The byte at `offset` of the test stream.
-fn pattern(offset: u64) -> u8 {
-    (offset.wrapping_mul(31) ^ (offset >> 11)) as u8
-}
-
-/// Whether this kernel runs ZCRX in NODEV mode (and we may register).
-fn nodev_supported() -> bool {
-    Capabilities::query()
-        .zcrx()
-        .is_ok_and(|z| z.supports_nodev())
-}
-
-macro_rules! require_nodev {
-    () => {
-        require!(nodev_supported(), "{}", lacks("ZCRX_REG_NODEV"));
-        require!(
-            zcrx_testkit::has_cap_net_admin(),
-            "needs CAP_NET_ADMIN (run as root)"
-        );
-    };
-}
-
-/// A connected loopback pair: (client, server side).
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    (client, server)
-}
-
-/// Sends `total` bytes of the pattern on `stream` from a thread, then closes.
-fn send_pattern(mut stream: TcpStream, total: u64) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut sent = 0u64;
-        while sent < total {
-            let n = (total - sent).min(buf.len() as u64) as usize;
-            for (i, b) in buf[..n].iter_mut().enumerate() {
-                *b = pattern(sent + i as u64);
-            }
-            stream.write_all(&buf[..n]).unwrap();
-            sent += n as u64;
-        }
-    })
-}
-
-fn ring<M: CqeMode>(entries: u32) -> Ring<M> {
-    Ring::<M>::builder(entries).build().expect("ring setup")
-}
-
-fn nodev(buffers: usize) -> zcrx_ring::ZcrxBuilder {
-    Zcrx::builder_nodev().area(Area::anonymous(buffers * PAGE).unwrap())
-}
-
-/// Receives everything from one socket, checking the pattern; returns
-/// (bytes, data completions).
-fn receive_all<M: CqeMode>(rx: &mut Receiver<'_, M>, expect: u64) -> (u64, u64) {
-    let mut got = 0u64;
-    let mut completions = 0u64;
-    loop {
-        match rx.recv().unwrap() {
-            Recv::Data { buf, .. } => {
-                for (i, &b) in buf.iter().enumerate() {
-                    let off = got + i as u64;
-                    assert_eq!(b, pattern(off), "wrong byte at offset {off}");
-                }
-                got += buf.len() as u64;
-                completions += 1;
-            }
-            Recv::Eof { .. } => break,
-            other => panic!("unexpected event {other:?}"),
-        }
-    }
-    assert_eq!(got, expect);
-    (got, completions)
-}
 
 #[test]
 fn registration_reads_back_what_the_kernel_wrote() {
@@ -580,7 +505,7 @@ fn missing_cap_net_admin_is_permission_denied() {
     require_nodev!();
     // Capabilities are per thread: drop CAP_NET_ADMIN in a fresh one.
     let handle = thread::spawn(|| {
-        drop_cap_net_admin();
+        common::drop_caps(rustix::thread::CapabilitySet::NET_ADMIN);
         let ring = ring::<Cqe32>(4);
         nodev(4).register(&ring).unwrap_err()
     });
@@ -592,36 +517,6 @@ fn missing_cap_net_admin_is_permission_denied() {
             capability: "CAP_NET_ADMIN"
         }
     );
-}
-
-/// Removes CAP_NET_ADMIN from the calling thread's effective set.
-fn drop_cap_net_admin() {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    const CAP_NET_ADMIN: u32 = 12;
-    let mut hdr = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let mut data = [Data::default(); 2];
-    // SAFETY: capget with a v3 header and two data words, as the ABI says.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
-    assert_eq!(r, 0);
-    data[0].effective &= !(1 << CAP_NET_ADMIN);
-    // SAFETY: as above; only lowers this thread's effective set.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
-    assert_eq!(r, 0);
 }
 
 #[test]

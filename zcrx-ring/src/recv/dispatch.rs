@@ -92,6 +92,9 @@ pub(crate) struct Dispatch<'z> {
     pub(crate) inflight: u32,
     /// Cancel requests in flight.
     pub(crate) cancels: u32,
+    /// The most bytes one request asks for (`u32::MAX`: the SQE's `len`);
+    /// lowered only by tests.
+    request_cap: u32,
 }
 
 impl<'z> Dispatch<'z> {
@@ -101,7 +104,14 @@ impl<'z> Dispatch<'z> {
             prefix: (u64::from(tag) << 48) | (u64::from(epoch) << 32),
             inflight: 0,
             cancels: 0,
+            request_cap: u32::MAX,
         }
+    }
+
+    /// Lowers the most bytes one request asks for (tests of limits that
+    /// need several requests).
+    pub(crate) fn set_request_cap(&mut self, cap: u32) {
+        self.request_cap = cap.max(1);
     }
 
     pub(crate) fn tag(&self) -> u16 {
@@ -290,6 +300,7 @@ impl<'z> Dispatch<'z> {
 
     fn arm(&mut self, i: usize, push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>) -> Result<()> {
         let user_data = self.user_data(i as u32, self.conns[i].generation);
+        let cap = self.request_cap;
         let c = &mut self.conns[i];
         let Some(fd) = &c.fd else {
             return Ok(()); // finished: nothing to arm
@@ -298,7 +309,7 @@ impl<'z> Dispatch<'z> {
         // the loop re-arms with the rest when a part ends (`res` 0).
         let len = c
             .remaining
-            .map_or(0, |r| u32::try_from(r).unwrap_or(u32::MAX));
+            .map_or(0, |r| u32::try_from(r).unwrap_or(u32::MAX).min(cap));
         let mut sqe = io_uring_sqe::default();
         opcode::prep_recv_zc(&mut sqe, fd.as_fd(), c.zcrx_id, len, user_data);
         push(&sqe)?;

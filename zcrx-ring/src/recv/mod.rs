@@ -298,6 +298,14 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         Ok(())
     }
 
+    /// Lowers the most bytes one `IORING_OP_RECV_ZC` request asks for
+    /// (normally `u32::MAX`, the SQE's limit), so that tests can show a byte
+    /// limit carried over several requests without sending 4 GiB.
+    #[doc(hidden)]
+    pub fn set_request_cap(&mut self, cap: u32) {
+        self.core.set_request_cap(cap);
+    }
+
     /// Number of sockets not yet finished.
     pub fn live(&self) -> usize {
         self.core.live()
