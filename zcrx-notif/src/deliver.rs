@@ -396,7 +396,7 @@ impl Notifier {
     }
 
     /// [`route`](Self::route) for an event of `zcrx-ring`'s receive loop:
-    /// a notification arrives as [`Event::Other`](zcrx_ring::Recv::Other)
+    /// a notification arrives as [`Recv::Other`](zcrx_ring::Recv::Other)
     /// and comes out as [`Delivery::Notification`]; every other event (data,
     /// end of stream, other completions) is given back untouched.
     ///

@@ -16,10 +16,14 @@
 //!   larger than a buffer is several completions, and is counted once).
 //! - Payload in the linear (head) part of a packet is copied too, but on
 //!   another path (`io_zcrx_recv_skb` calls `io_zcrx_copy_chunk` directly):
-//!   it is counted in neither counter and does not fire copy-fallback.
-//!   TCP over loopback puts payload in fragments; there (`NODEV`),
-//!   `copy_bytes` equalled the bytes received in the transfers verified on
-//!   Linux 7.2.
+//!   it is counted in neither counter and does not fire copy-fallback. So
+//!   the counters are a **lower bound** of the bytes the kernel copied, not
+//!   a share of the bytes received: over loopback (`NODEV`, where every byte
+//!   is copied) large writes arrive mostly in fragments and `copy_bytes`
+//!   comes close to the bytes received, while a stream of small writes can
+//!   arrive almost entirely in linear parts and leave `copy_bytes` near
+//!   zero. With a header-split NIC the linear part holds headers only, and
+//!   the counters measure the payload that missed the zero-copy path.
 //! - Each counter is read here with one atomic 64-bit load, so a value is
 //!   never torn (the kernel stores the whole `u64` at once on 64-bit
 //!   machines).
@@ -64,9 +68,11 @@ use zcrx_ring::{StatsBlock, Zcrx};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StatsSnapshot {
-    /// Payload fragments copied since registration (`zcrx_stats::copy_count`).
+    /// Payload fragments copied since registration (`zcrx_stats::copy_count`);
+    /// copies from a packet's linear part are not counted.
     pub copy_count: u64,
-    /// Payload bytes copied since registration (`zcrx_stats::copy_bytes`).
+    /// Bytes of those fragments (`zcrx_stats::copy_bytes`): a lower bound of
+    /// the bytes the kernel copied.
     pub copy_bytes: u64,
 }
 

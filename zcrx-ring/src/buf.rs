@@ -33,28 +33,10 @@ use crate::zcrx::Zcrx;
 /// Views come only from completions this crate consumed from a ring (a
 /// [`Receiver`](crate::Receiver)'s [`Recv::Data`](crate::Recv::Data)), or
 /// from the `unsafe` [`Zcrx::buf_from_completion`] whose caller vouches for
-/// the completion. A view cannot be copied or cloned, and it cannot outlive
-/// its instance:
-///
-/// ```compile_fail,E0599
-/// fn twice(buf: zcrx_ring::Buf<'_>) {
-///     let again = buf.clone(); // no second view of one buffer
-/// }
-/// ```
-///
-/// ```compile_fail,E0133
-/// fn forge(zcrx: &zcrx_ring::Zcrx) {
-///     // A view the kernel did not hand out: only through `unsafe`.
-///     let _ = zcrx.buf_from_completion(4096, 0);
-/// }
-/// ```
-///
-/// ```compile_fail,E0277
-/// fn to_thread(buf: zcrx_ring::Buf<'static>) {
-///     // Not `Send`: use `Buf::into_shared` for another thread.
-///     std::thread::spawn(move || drop(buf));
-/// }
-/// ```
+/// the completion. A view cannot be copied or cloned, cannot outlive its
+/// instance and cannot go to another thread ([`Buf::into_shared`] makes a
+/// handle that can); the crate's `tests/ui` shows each of these refused by
+/// the compiler.
 pub struct Buf<'z> {
     zcrx: &'z Zcrx,
     data: NonNull<u8>,

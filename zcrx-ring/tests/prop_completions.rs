@@ -147,7 +147,7 @@ fn refill_entries_carry_the_completion_offsets() {
 }
 
 #[test]
-fn a_full_refill_ring_stashes_and_catches_up() {
+fn a_full_refill_ring_backs_up_and_catches_up() {
     let mut region = Region::new();
     let zcrx = adopt(&mut region, 1);
     // More returns than entries: the ring fills (the "kernel" consumes

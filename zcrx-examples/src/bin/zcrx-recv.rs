@@ -458,17 +458,14 @@ fn run(args: &Args) -> Result<(), Failure> {
             );
             match total.stats {
                 Some(st) => {
-                    let share = if total.bytes > 0 {
-                        format!(
-                            " ({:.1}% of the bytes received)",
-                            st.copy_bytes as f64 * 100.0 / total.bytes as f64
-                        )
-                    } else {
-                        String::new()
-                    };
+                    // The kernel counts only page fragments it copied: bytes
+                    // copied from a packet's linear part are not counted, so
+                    // this is a lower bound of the bytes copied, not a share
+                    // of the bytes received.
                     let _ = writeln!(
                         out,
-                        "stats: copy_count {}, copy_bytes {}{share}",
+                        "stats: copy_count {}, copy_bytes {} (copied page fragments; copies \
+                         from packets' linear parts are not counted)",
                         st.copy_count, st.copy_bytes
                     );
                 }

@@ -67,6 +67,16 @@ impl KernelRefill {
     }
 }
 
+#[cfg(test)]
+impl KernelRefill {
+    /// Plays the kernel in unit tests: consumes every published entry.
+    pub(crate) fn consume_all(&self) {
+        let tail = self.load_tail();
+        // SAFETY: as in `load_head`; the test is the only "kernel".
+        unsafe { self.head.as_ref() }.store(tail, Ordering::Release);
+    }
+}
+
 impl RefillMemory for KernelRefill {
     #[inline]
     fn entries(&self) -> u32 {
@@ -290,6 +300,12 @@ impl<M: RefillMemory> Producer<M> {
     /// The number of entries.
     pub(crate) fn entries(&self) -> u32 {
         self.mem.entries()
+    }
+
+    /// The memory (unit tests play the kernel through it).
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> &M {
+        &self.mem
     }
 }
 

@@ -317,3 +317,57 @@ impl Zcrx {
         r.handed_out.get().wrapping_sub(returned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zcrx::fake_instance;
+    use alloc::vec::Vec;
+
+    fn view(zcrx: &Zcrx, buffer: u64) -> crate::Buf<'_> {
+        // SAFETY: (test) fake memory no kernel writes; one view per buffer.
+        unsafe { zcrx.buf_from_completion(100, buffer * 4096) }.unwrap()
+    }
+
+    #[test]
+    fn the_backlog_is_bounded_and_drains_as_the_ring_frees() {
+        let zcrx = fake_instance(64, 4);
+        let shared: Vec<_> = (0..20).map(|b| view(&zcrx, b).into_shared()).collect();
+        assert_eq!((zcrx.held(), zcrx.backlog()), (20, 0));
+        // Dropped on another thread: the returns wait in the backlog.
+        std::thread::spawn(move || drop(shared)).join().unwrap();
+        assert_eq!((zcrx.held(), zcrx.backlog()), (0, 20));
+        let mut published = 0;
+        while zcrx.backlog() > 0 {
+            zcrx.publish();
+            let now = zcrx.returns.producer.queued_total();
+            assert!(now - published <= 4, "never more than the ring holds");
+            assert!(now > published, "progress at every publish");
+            published = now;
+            zcrx.returns.producer.memory().consume_all();
+        }
+        assert_eq!(published, 20);
+        assert_eq!(zcrx.held(), 0);
+    }
+
+    #[test]
+    fn returns_that_find_the_ring_full_wait_in_the_backlog() {
+        let zcrx = fake_instance(16, 2);
+        let views: Vec<_> = (0..10).map(|b| view(&zcrx, b)).collect();
+        // 2 fit the ring (published when the third finds it full), 8 go to
+        // the backlog (NIC mode: no flush).
+        drop(views);
+        assert_eq!((zcrx.unpublished(), zcrx.backlog(), zcrx.held()), (0, 8, 0));
+        assert_eq!(zcrx.returns.producer.queued_total(), 2);
+        assert!(!zcrx.prepare_wait(true).unwrap(), "NIC mode never flushes");
+        assert_eq!(zcrx.flushes(), 0);
+        for _ in 0..4 {
+            zcrx.returns.producer.memory().consume_all();
+            zcrx.publish();
+        }
+        assert_eq!(
+            (zcrx.backlog(), zcrx.returns.producer.queued_total()),
+            (0, 10)
+        );
+    }
+}

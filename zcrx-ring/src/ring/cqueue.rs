@@ -440,6 +440,26 @@ mod tests {
     }
 
     #[test]
+    fn completions_handed_back_come_first() {
+        let mut fake = FakeCq::new(8, false, 0);
+        assert!(fake.post(1, 0, 0, None));
+        fake.publish();
+        let mut cq = fake.inner();
+        let mut deferred: VecDeque<Completion> = VecDeque::new();
+        deferred.push_back(Completion {
+            user_data: 9,
+            res: 0,
+            flags: CqeFlags::empty(),
+            big: None,
+        });
+        let batch = Completions::<Cqe32>::new(&mut cq, &mut deferred);
+        assert_eq!(batch.remaining(), 2);
+        let order: Vec<u64> = batch.map(|c| c.user_data).collect();
+        assert_eq!(order, [9, 1]);
+        assert!(deferred.is_empty());
+    }
+
+    #[test]
     fn available_clamps() {
         assert_eq!(available(5, 3, 8), 2);
         assert_eq!(available(1, u32::MAX, 8), 2);

@@ -300,3 +300,48 @@ impl AsFd for Zcrx {
         self.ring_fd.as_fd()
     }
 }
+
+/// A NIC-mode instance over plain memory, for unit tests of code above the
+/// kernel (no control operation is ever issued on it).
+#[cfg(test)]
+pub(crate) fn fake_instance(buffers: usize, rq_entries: u32) -> Zcrx {
+    use zcrx_uapi::io_uring_zcrx_offsets;
+    let page = rustix::param::page_size();
+    let layout = RegionLayout {
+        entries: rq_entries,
+        entries_offset: 128,
+        stats_offset: None,
+        stats_size: 0,
+        size: (128 + 16 * u64::from(rq_entries)).next_multiple_of(page as u64),
+    };
+    let offsets = io_uring_zcrx_offsets {
+        head: 0,
+        tail: 64,
+        rqes: 128,
+        ..Default::default()
+    };
+    let checked = layout.validate(&offsets, rq_entries).expect("fake layout");
+    let region = RegionMemory::anonymous(layout.size).expect("fake region");
+    let area = crate::Area::anonymous(buffers * page).expect("fake area");
+    let ring_fd = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("/dev/null");
+    Zcrx::assemble(
+        Assembly {
+            ring_fd,
+            ring: None,
+            id: 0,
+            nodev: false,
+            buf_shift: page.trailing_zeros(),
+            layout,
+            offsets: checked,
+            region,
+            caps: None,
+            resume: false,
+        },
+        alloc::vec![area.mem],
+    )
+}

@@ -1,21 +1,7 @@
 //! The stats block (`struct zcrx_stats`, Linux 7.2) inside the refill
 //! region.
 //!
-//! # What the kernel counts
-//!
-//! `io_zcrx_copy_frag` (`io_uring/zcrx.c`) bumps the counters, and posts the
-//! copy-fallback event, when it copies a **page fragment** of an skb that
-//! did not come from the instance's page pool: `copy_count` by one per
-//! fragment copied (however many buffers it filled), `copy_bytes` by the
-//! bytes copied. Bytes copied from an skb's **linear part**
-//! (`skb_headlen`, the data right after the headers) take another path and
-//! are neither counted nor announced. So the counters are a lower bound of
-//! the bytes the kernel copied, not "the share of the stream that was
-//! copied": on loopback, a stream of small writes can arrive almost entirely
-//! in linear parts and show `copy_bytes` far below the bytes received, even
-//! though in NODEV mode every byte is copied. In NIC mode with header split,
-//! linear parts hold headers only, so the counters there do measure the
-//! payload that missed the zero-copy path.
+//! See [`StatsBlock`] for what the kernel counts.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,7 +10,22 @@ use zcrx_uapi::zcrx_stats;
 use super::Zcrx;
 
 /// The stats block the kernel keeps for an instance registered with stats.
-/// See the [module docs](self) for exactly what it counts.
+///
+/// # What the kernel counts
+///
+/// `io_zcrx_copy_frag` (`io_uring/zcrx.c`) bumps the counters, and posts the
+/// copy-fallback event, when it copies a **page fragment** of an skb that
+/// did not come from the instance's page pool: `copy_count` by one per
+/// fragment copied (however many buffers it filled), `copy_bytes` by the
+/// bytes copied. Bytes copied from an skb's **linear part**
+/// (`skb_headlen`, the data right after the headers) take another path and
+/// are neither counted nor announced. So the counters are a lower bound of
+/// the bytes the kernel copied, not "the share of the stream that was
+/// copied": on loopback, a stream of small writes can arrive almost entirely
+/// in linear parts and show `copy_bytes` far below the bytes received, even
+/// though in NODEV mode every byte is copied. In NIC mode with header split,
+/// linear parts hold headers only, so the counters there do measure the
+/// payload that missed the zero-copy path.
 #[derive(Debug)]
 pub struct StatsBlock<'z> {
     /// `copy_count` and `copy_bytes`, in the kernel's order.
