@@ -9,8 +9,12 @@
 //! callgrind_annotate cg.out
 //! ```
 //!
-//! Arguments: `refill|complete|stats`, `rust|c`, iterations, and for
-//! `refill` the batch size (`refill-mt`: the model kernel on the other
+//! (`cargo run --release -p benches --bin icount` prints every case's
+//! instructions per buffer side by side.)
+//!
+//! Arguments: `refill|complete|stats`, `rust|rust-single|rust-push|c|c-tuned`
+//! (see `benches::hotloop::Case`), iterations, and for `refill` the batch
+//! size (`refill-mt`: the model kernel on the other
 //! core; `PUSH=1`: the Rust side pushes entry by entry). With `ab` instead of `rust|c`, both sides run
 //! in turn (ROUNDS chunks of ITERS each) and the minimum and median time
 //! per iteration of each are printed: a quick A/B on a noisy machine.
@@ -56,50 +60,11 @@ fn main() {
         );
         return;
     }
-    let out = match (group.as_str(), side.as_str()) {
-        ("refill", side) => {
-            let region = RefillRegion::new().expect("region");
-            let mut kernel = region.consumer();
-            let q = region.rust_producer();
-            let mut p = region.c_producer();
-            let mut n = 0;
-            for _ in 0..iters {
-                n += if side == "rust" {
-                    rust_refill(&q, 1, batch, REFILL_BUF_MASK)
-                } else {
-                    c_refill(&mut p, 1, batch, REFILL_BUF_MASK)
-                };
-                // SAFETY: the region is alive.
-                unsafe { ffi::bench_consume_once(&mut kernel) };
-            }
-            n
-        }
-        ("complete", side) => {
-            let cqes = fake_cqes();
-            let mut fake = FakeZcrx::new().expect("fake instance");
-            if side == "rust" {
-                rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters)
-            } else {
-                let region = RefillRegion::new().expect("region");
-                let mut p = region.c_producer();
-                let mut kernel = region.consumer();
-                c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters, tuned())
-            }
-        }
-        ("stats", side) => {
-            let fake = FakeZcrx::new().expect("fake instance");
-            if side == "rust" {
-                rust_stats(&fake.zcrx, iters)
-            } else {
-                c_stats(&fake.region, iters)
-            }
-        }
-        _ => {
-            eprintln!("{usage}");
-            std::process::exit(2);
-        }
+    let Some(case) = benches::hotloop::Case::parse(group, side, batch) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
     };
-    println!("{}", black_box(out));
+    println!("{}", case.run(iters));
 }
 
 /// Rust and C in turn, `rounds` times `iters` iterations each.

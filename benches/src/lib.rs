@@ -18,6 +18,7 @@
 //! loops, and the ratio report. `RESULTS.md` has the figures.
 
 pub mod ffi;
+pub mod hotloop;
 pub mod report;
 
 use core::ptr::NonNull;
@@ -367,23 +368,22 @@ impl Drop for ConsumerThread {
 pub fn rust_refill(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
     let mut n: u64 = 0;
     for _ in 0..iters {
-        let mut done = 0;
+        let mut left = batch;
         loop {
             let base = n;
-            let queued = q.push_with(batch - done, |i| io_uring_zcrx_rqe {
+            let queued = q.push_with(left, |i| io_uring_zcrx_rqe {
                 off: ((base + u64::from(i)) & u64::from(buf_mask)) << 12,
                 len: BUF_LEN as u32,
                 __pad: 0,
             });
             n += u64::from(queued);
-            done += queued;
-            if done == batch {
+            left -= queued;
+            q.publish();
+            if left == 0 {
                 break;
             }
-            q.publish();
             core::hint::spin_loop();
         }
-        q.publish();
     }
     n
 }
@@ -556,6 +556,44 @@ pub fn rust_complete(
         }
     }
     zcrx.publish();
+    sum
+}
+
+/// The Rust `complete` loop through [`Zcrx::for_each_view`]: every
+/// [`COMPLETE_BATCH`] completions (one reaped batch) go through it in one
+/// call, each checked, turned into a view, its first and last byte read,
+/// and its refill entry written; the tail is published once per batch and
+/// the model kernel consumes. Returns a checksum of the bytes read.
+#[inline(never)]
+pub fn rust_complete_each(
+    zcrx: &Zcrx,
+    kernel: &mut ffi::Consumer,
+    cqes: &[Cqe32; NCQES],
+    iters: u64,
+) -> u64 {
+    let batch = u64::from(COMPLETE_BATCH);
+    let mut sum = 0u64;
+    let mut i = 0u64;
+    while i < iters {
+        let n = batch.min(iters - i);
+        let reaped = (0..n as usize).map(|k| {
+            let c = &cqes[(i as usize + k) & (NCQES - 1)];
+            (c.res, c.off)
+        });
+        // SAFETY: as in `rust_complete`: fake completions of the instance's
+        // own area, each viewed once before it comes round again.
+        let _ = unsafe {
+            zcrx.for_each_view(reaped, |data| {
+                sum += u64::from(data[0]) + u64::from(data[data.len() - 1]);
+            })
+        };
+        i += n;
+        if n == batch {
+            // SAFETY: `kernel` describes the instance's own refill ring,
+            // alive with it.
+            unsafe { ffi::bench_consume_once(kernel) };
+        }
+    }
     sum
 }
 

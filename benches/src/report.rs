@@ -52,8 +52,9 @@ impl Pair {
         } else {
             format!("{}/{}", self.group, self.param)
         };
-        if self.rust != "rust" {
-            label.push_str(" push");
+        if let Some(variant) = self.rust.strip_prefix("rust-") {
+            label.push(' ');
+            label.push_str(variant);
         }
         if self.c != "c" {
             label.push_str(" tuned");
@@ -85,8 +86,10 @@ const fn pair(
 /// (`RefillQueue::push_with`) against `c/<batch>` (liburing's example's
 /// steps) and against `c-tuned/<batch>`, and `rust-push/<batch>` (one
 /// `RefillQueue::push` per entry, what a dropped view does) against `c`;
-/// `complete` against both C sides; `stats`.
-pub const PAIRS: [Pair; 15] = [
+/// `complete` (`rust`: `Zcrx::for_each_view`, `rust-single`: one
+/// `Zcrx::buf_from_completion` per completion) against both C sides;
+/// `stats`.
+pub const PAIRS: [Pair; 17] = [
     pair("refill", "rust", "c", "1", 1),
     pair("refill", "rust", "c", "8", 8),
     pair("refill", "rust", "c", "32", 32),
@@ -101,6 +104,8 @@ pub const PAIRS: [Pair; 15] = [
     pair("refill", "rust-push", "c", "256", 256),
     pair("complete", "rust", "c", "", 1),
     pair("complete", "rust", "c-tuned", "", 1),
+    pair("complete", "rust-single", "c", "", 1),
+    pair("complete", "rust-single", "c-tuned", "", 1),
     pair("stats", "rust", "c", "", 1),
 ];
 

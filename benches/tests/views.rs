@@ -1,6 +1,7 @@
-//! `Zcrx::buf_from_completion` over fake memory: the area-0 fast path and
-//! the general path (other areas, refusals) agree on what they accept and
-//! where the data is.
+//! `Zcrx::buf_from_completion` and `Zcrx::for_each_view` over fake memory:
+//! the area-0 fast path and the general path (other areas, refusals) agree
+//! on what they accept and where the data is, and the batch form gives
+//! every buffer back exactly once.
 
 use std::fs::File;
 
@@ -10,7 +11,7 @@ use zcrx_ring::{Area, RawParts, Zcrx};
 struct Two {
     zcrx: Zcrx,
     areas: [Mapping; 2],
-    _region: RefillRegion,
+    region: RefillRegion,
 }
 
 const BUFS: usize = 8;
@@ -51,23 +52,26 @@ fn two_areas() -> Two {
     Two {
         zcrx,
         areas,
-        _region: region,
+        region,
     }
 }
 
 const AREA1: u64 = 1 << 48;
 
+/// `(res, off, area, buffer)` of chunks both paths accept.
+const ACCEPTED: [(i32, u64, u16, usize); 6] = [
+    (4096, 0, 0, 0),
+    (1, 4095, 0, 0),
+    (100, 3 * 4096 + 7, 0, 3),
+    (4096, 7 * 4096, 0, 7),
+    (4096, AREA1, 1, 0),
+    (10, AREA1 + 5 * 4096 + 4000, 1, 5),
+];
+
 #[test]
 fn accepted_chunks_point_at_their_data() {
     let t = two_areas();
-    for (res, off, area, buf) in [
-        (4096, 0, 0, 0usize),
-        (1, 4095, 0, 0),
-        (100, 3 * 4096 + 7, 0, 3),
-        (4096, 7 * 4096, 0, 7),
-        (4096, AREA1, 1, 0),
-        (10, AREA1 + 5 * 4096 + 4000, 1, 5),
-    ] {
+    for (res, off, area, buf) in ACCEPTED {
         // SAFETY: (test) fake memory nothing else writes; each view is
         // dropped before the next is made.
         let b = unsafe { t.zcrx.buf_from_completion(res, off) }.unwrap();
@@ -108,4 +112,47 @@ fn refused_chunks_are_refused_on_both_paths() {
     }
     assert_eq!(t.zcrx.held(), 0);
     assert_eq!(t.zcrx.unpublished(), 0);
+}
+
+#[test]
+fn the_batch_form_sees_the_same_data_and_returns_each_buffer_once() {
+    let t = two_areas();
+    let mut seen = Vec::new();
+    // SAFETY: (test) fake memory nothing else writes; each chunk once.
+    let n = unsafe {
+        t.zcrx
+            .for_each_view(ACCEPTED.iter().map(|&(r, o, _, _)| (r, o)), |data| {
+                seen.push((data.as_ptr() as usize, data.len(), data[0]))
+            })
+    }
+    .unwrap();
+    assert_eq!(n, ACCEPTED.len() as u32);
+    for ((res, off, area, buf), (ptr, len, first)) in ACCEPTED.into_iter().zip(seen) {
+        let expect = t.areas[area as usize].as_ptr() as usize + (off & (AREA1 - 1)) as usize;
+        assert_eq!((ptr, len), (expect, res as usize));
+        assert_eq!(first as usize, buf + 16 * area as usize);
+    }
+    // Every buffer went back, and the tail was published once.
+    assert_eq!(
+        (t.zcrx.held(), t.zcrx.unpublished(), t.zcrx.backlog()),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        t.region.tail().load(std::sync::atomic::Ordering::Acquire),
+        6
+    );
+
+    // A refused chunk stops the batch: those before it went back, it and
+    // the rest were not touched.
+    let mut calls = 0;
+    let batch = [(100, 0), (2, 4095), (100, 4096)];
+    // SAFETY: (test) as above.
+    let r = unsafe { t.zcrx.for_each_view(batch, |_| calls += 1) };
+    assert!(r.is_err());
+    assert_eq!(calls, 1);
+    assert_eq!(
+        t.region.tail().load(std::sync::atomic::Ordering::Acquire),
+        7
+    );
+    assert_eq!(t.zcrx.held(), 0);
 }

@@ -241,7 +241,8 @@ fn notifications_and_stats_over_several_threads() {
     let (notes, _) = notification_lines(&out);
     assert!(notes >= 1, "{}", out.stdout);
     assert!(
-        out.stdout.contains("copy_bytes 524288 (100.0%"),
+        out.stdout
+            .contains("copy_bytes 524288 (copied page fragments"),
         "{}",
         out.stdout
     );

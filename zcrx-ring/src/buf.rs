@@ -48,9 +48,10 @@ pub struct Buf<'z> {
 impl<'z> Buf<'z> {
     /// # Safety
     ///
-    /// `data..data+len` lies inside the memory of area `off >> 48` of
-    /// `zcrx`, within one buffer that the kernel handed to userspace with
-    /// this completion and will not write until it is given back.
+    /// `len >= 1`, and `data..data+len` lies inside the memory of area
+    /// `off >> 48` of `zcrx`, within one buffer that the kernel handed to
+    /// userspace with this completion and will not write until it is given
+    /// back.
     pub(crate) unsafe fn new(zcrx: &'z Zcrx, data: NonNull<u8>, len: u32, off: u64) -> Self {
         Self {
             zcrx,
@@ -109,6 +110,10 @@ impl Deref for Buf<'_> {
 
     #[inline]
     fn deref(&self) -> &[u8] {
+        // SAFETY: views are made only from data completions, checked to
+        // carry at least one byte; telling the compiler spares callers an
+        // emptiness check.
+        unsafe { core::hint::assert_unchecked(self.len != 0) };
         // SAFETY: `new`'s contract: the range is inside the area's live
         // mapping, and the kernel does not write it while this view exists.
         unsafe { slice::from_raw_parts(self.data.as_ptr(), self.len as usize) }

@@ -28,7 +28,7 @@ use zcrx_notif::{
     StatsSnapshot, Support, ZcrxBuilderExt,
 };
 use zcrx_ring::caps::Capabilities;
-use zcrx_ring::{Area, Receiver, Recv, Ring, Zcrx};
+use zcrx_ring::{Area, ConnId, Receiver, Recv, Ring, Zcrx};
 use zcrx_uapi::io_uring_sqe;
 
 const PROGRAM: &str = "zcrx-recv";
@@ -287,7 +287,7 @@ enum Msg {
 
 /// One accepted connection.
 struct Conn {
-    /// Kept open until the receive request's final completion.
+    /// The accepted socket (the receiver works on its own duplicate).
     _stream: TcpStream,
     number: u64,
     peer: String,
@@ -633,14 +633,33 @@ fn receive(
         if !accept_armed && open == 0 {
             break;
         }
+        // Data is handled in batches, each buffer given back as soon as it
+        // is checked (and hashed); other events come back one by one.
+        let mut sink = DataSink {
+            conns: &mut conns,
+            totals: &mut totals,
+            verify: cfg.verify,
+            failure: None,
+        };
+        let event = match notifier.as_ref().and_then(Notifier::next_rearm) {
+            // Wake up in time for a due re-arm.
+            Some(wait) => rx.recv_batch_timeout(wait, |conn, data| sink.take(conn, data))?,
+            None => rx.recv_batch(|conn, data| sink.take(conn, data))?,
+        };
+        if let Some(failure) = sink.failure {
+            return Err(failure);
+        }
+        counters.bytes.store(totals.bytes, Ordering::Relaxed);
+        counters
+            .completions
+            .store(totals.completions, Ordering::Relaxed);
+        counters.in_flight.store(
+            u64::from(zcrx.held()) + u64::from(zcrx.unpublished()),
+            Ordering::Relaxed,
+        );
         let event = match &mut notifier {
-            None => rx.recv()?,
+            None => event,
             Some(n) => {
-                // Wake up in time for a due re-arm.
-                let event = match n.next_rearm() {
-                    None => Some(rx.recv()?),
-                    Some(wait) => rx.recv_timeout(wait)?,
-                };
                 if !n.fired().is_empty() {
                     let armed = n.service(zcrx)?;
                     totals.rearmed += armed.kinds().count() as u64;
@@ -666,47 +685,12 @@ fn receive(
                         say!("notification: {} (thread {idx}){stats}", note.kind);
                         continue;
                     }
-                    Delivery::Other(event) => event,
+                    Delivery::Other(event) => Some(event),
                 }
             }
         };
+        let Some(event) = event else { continue };
         match event {
-            Recv::Data { conn, buf } => {
-                let Some(c) = conns
-                    .get_mut(conn.index() as usize)
-                    .and_then(Option::as_mut)
-                else {
-                    return Err(Failure::new(
-                        "data for a connection this thread does not know",
-                    ));
-                };
-                if cfg.verify {
-                    if let Err(m) = pattern::check(c.offset, &buf) {
-                        return Err(Failure::new(format!(
-                            "connection {} from {}: {m}",
-                            c.number, c.peer
-                        )));
-                    }
-                }
-                if let Some(h) = &mut c.sha {
-                    h.update(&*buf);
-                }
-                let n = buf.len() as u64;
-                c.offset += n;
-                c.completions += 1;
-                totals.bytes += n;
-                totals.completions += 1;
-                // Give the buffer back before anything else.
-                drop(buf);
-                counters.bytes.store(totals.bytes, Ordering::Relaxed);
-                counters
-                    .completions
-                    .store(totals.completions, Ordering::Relaxed);
-                counters.in_flight.store(
-                    u64::from(zcrx.held()) + u64::from(zcrx.unpublished()),
-                    Ordering::Relaxed,
-                );
-            }
             Recv::Eof { conn } | Recv::LimitReached { conn } => {
                 let Some(c) = conns.get_mut(conn.index() as usize).and_then(Option::take) else {
                     return Err(Failure::new(
@@ -783,6 +767,51 @@ fn receive(
         totals.stats = StatsSnapshot::read(zcrx);
     }
     Ok(totals)
+}
+
+/// Where received data goes: checked, hashed and counted per connection,
+/// inside the receiver's batch (the buffer goes back right after).
+struct DataSink<'a> {
+    conns: &'a mut Vec<Option<Conn>>,
+    totals: &'a mut Totals,
+    verify: bool,
+    /// The first failure (the rest of the batch is ignored).
+    failure: Option<Failure>,
+}
+
+impl DataSink<'_> {
+    fn take(&mut self, conn: ConnId, data: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(c) = self
+            .conns
+            .get_mut(conn.index() as usize)
+            .and_then(Option::as_mut)
+        else {
+            self.failure = Some(Failure::new(
+                "data for a connection this thread does not know",
+            ));
+            return;
+        };
+        if self.verify {
+            if let Err(m) = pattern::check(c.offset, data) {
+                self.failure = Some(Failure::new(format!(
+                    "connection {} from {}: {m}",
+                    c.number, c.peer
+                )));
+                return;
+            }
+        }
+        if let Some(h) = &mut c.sha {
+            h.update(data);
+        }
+        let n = data.len() as u64;
+        c.offset += n;
+        c.completions += 1;
+        self.totals.bytes += n;
+        self.totals.completions += 1;
+    }
 }
 
 /// Prints a finished connection's lines (together, so that threads do not

@@ -46,6 +46,16 @@ const ENOSPC_STALLS: u8 = 8;
 
 const OP_RECV: &str = "IORING_OP_RECV_ZC";
 
+/// The socket a `user_data` of this loop names (its tag and epoch checked
+/// by the caller).
+#[inline]
+pub(crate) fn conn_of(user_data: u64) -> ConnId {
+    ConnId {
+        index: (user_data & u64::from(MAX_SOCKETS)) as u32,
+        generation: (user_data >> 24) as u8,
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     /// Needs a (re)submission.
@@ -326,6 +336,40 @@ impl<'z> Dispatch<'z> {
         let c = &mut self.conns[i];
         c.state = State::Done;
         c.fd = None;
+    }
+
+    /// The instance and socket of a data completion that can take the batch
+    /// path ([`Receiver::recv_batch`](super::Receiver::recv_batch)): one of
+    /// this loop's live sockets, data with `F_MORE` and its second half.
+    /// Everything else goes through [`process`](Self::process).
+    #[inline]
+    pub(crate) fn batchable(&self, c: &Completion) -> Option<(&'z Zcrx, ConnId)> {
+        if c.res <= 0 || !c.more() || c.big.is_none() {
+            return None;
+        }
+        if c.user_data & (0xffff_ffff << 32) != self.prefix {
+            return None;
+        }
+        let index = (c.user_data & u64::from(MAX_SOCKETS)) as u32;
+        let generation = (c.user_data >> 24) as u8;
+        let slot = self.conns.get(index as usize)?;
+        if slot.generation != generation || !matches!(slot.state, State::Armed | State::Cancelling)
+        {
+            return None;
+        }
+        Some((slot.zcrx, ConnId { index, generation }))
+    }
+
+    /// Counts `len` bytes delivered to a socket through the batch path (the
+    /// bookkeeping `process` does for a data completion).
+    #[inline]
+    pub(crate) fn delivered(&mut self, conn: ConnId, len: usize) {
+        let slot = &mut self.conns[conn.index as usize];
+        if let Some(r) = &mut slot.remaining {
+            *r = r.saturating_sub(len as u64);
+        }
+        slot.request_left = slot.request_left.saturating_sub(len as u32);
+        slot.stalls = 0;
     }
 
     /// Turns one completion into an event, or consumes it.

@@ -25,7 +25,7 @@
 //! `returns` (an instance's return path: views given back, the backlog,
 //! publishing and NODEV flushes).
 
-mod producer;
+pub(crate) mod producer;
 mod queue;
 pub(crate) mod returns;
 

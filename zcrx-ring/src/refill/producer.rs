@@ -37,7 +37,7 @@ pub(crate) trait RefillMemory {
 }
 
 /// The kernel's refill ring, inside a mapped region.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct KernelRefill {
     head: NonNull<AtomicU32>,
     tail: NonNull<AtomicU32>,
@@ -128,6 +128,148 @@ pub(crate) struct Producer<M> {
     published: Cell<u32>,
     /// Last head loaded from shared memory.
     cached_head: Cell<u32>,
+    /// Whether the indices are lent to a [`Lent`] batch: single pushes then
+    /// find the ring full, and `publish` stores nothing.
+    lent: Cell<bool>,
+}
+
+/// The producer's indices, lent to a batch that keeps them in registers
+/// ([`Producer::lend`]); given back with [`Producer::restore`]. Plain data
+/// (`Copy`), so that the batch's fields stay in registers: the cold paths
+/// work on a copy.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lent {
+    mem: KernelRefill,
+    mask: u32,
+    tail: u32,
+    /// Free slots as of the last head seen: pushes count it down, and only
+    /// when it runs out is the head read again.
+    room: u32,
+    head: u32,
+    published: u32,
+    /// The indices were lent to another batch already: this one never
+    /// writes the ring (every push fails, publish stores nothing).
+    blocked: bool,
+}
+
+impl Lent {
+    /// Makes sure `n` more entries fit, reloading the head only if the
+    /// cached room is short; returns whether they do.
+    #[inline]
+    pub(crate) fn reserve(&mut self, n: u32) -> bool {
+        if self.room < n {
+            (self.head, self.room) = refresh(
+                &self.mem,
+                self.tail,
+                self.head,
+                self.published,
+                self.blocked,
+            );
+        }
+        self.room >= n
+    }
+
+    /// Writes the entry `k` places after the tail, without counting it.
+    ///
+    /// # Safety
+    ///
+    /// `k` is below a count [`reserve`](Self::reserve) granted since the
+    /// last [`advance`](Self::advance).
+    #[inline(always)]
+    pub(crate) unsafe fn write_ahead(&self, k: u32, off: u64, len: u32) {
+        let index = self.tail.wrapping_add(k) & self.mask;
+        // SAFETY: the masked index is < entries; the slot is free (within
+        // the reserved room, so more than a lap ahead of the consumer).
+        let slot = unsafe { self.mem.rqes.add(index as usize) };
+        // SAFETY: valid, 8-aligned; as in `push` (two words: off, len | 0).
+        unsafe { slot.cast::<[u64; 2]>().write([off, u64::from(len)]) };
+    }
+
+    /// Counts `n` entries written ahead (within the reserved room).
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, n: u32) {
+        debug_assert!(n <= self.room);
+        self.tail = self.tail.wrapping_add(n);
+        self.room -= n;
+    }
+
+    /// Stores the tail (one store-release) if anything was queued.
+    #[inline(always)]
+    pub(crate) fn publish(&mut self) {
+        if self.tail != self.published && !self.blocked {
+            self.mem.store_tail(self.tail);
+            self.published = self.tail;
+        }
+    }
+}
+
+/// Reloads the head of a lent ring, trusting it only if it is consistent
+/// (as `Producer::refresh_head`); returns the head and the free slots.
+#[cold]
+#[inline(never)]
+fn refresh(mem: &KernelRefill, tail: u32, head: u32, published: u32, blocked: bool) -> (u32, u32) {
+    if blocked {
+        return (head, 0);
+    }
+    let new = mem.load_head();
+    let in_flight = tail.wrapping_sub(new);
+    let consumed = new.wrapping_sub(head);
+    let head = if in_flight <= mem.entries && consumed <= published.wrapping_sub(head) {
+        new
+    } else {
+        head
+    };
+    (head, mem.entries - tail.wrapping_sub(head))
+}
+
+impl Producer<KernelRefill> {
+    /// Lends the indices to a batch. Until [`restore`](Self::restore),
+    /// single pushes find the ring full (their callers fall back to the
+    /// backlog) and `publish` stores nothing (`published` is set to the
+    /// tail), so the batch is the only producer. If another batch has them, the lent indices are blocked:
+    /// every push fails.
+    #[inline]
+    pub(crate) fn lend(&self) -> Lent {
+        let blocked = self.lent.replace(true);
+        let tail = self.local_tail.get();
+        let full = tail.wrapping_sub(self.mem.entries());
+        let head = if blocked {
+            full
+        } else {
+            self.cached_head.get()
+        };
+        let lent = Lent {
+            mem: self.mem,
+            mask: self.mask,
+            tail,
+            room: self.mem.entries() - tail.wrapping_sub(head),
+            head,
+            published: self.published.get(),
+            blocked,
+        };
+        self.cached_head.set(full);
+        // `publish` stores nothing until the indices come back.
+        self.published.set(tail);
+        lent
+    }
+
+    /// Whether the indices are lent to a batch.
+    pub(crate) fn is_lent(&self) -> bool {
+        self.lent.get()
+    }
+
+    /// Takes the indices back from a batch (a blocked one gives nothing
+    /// back).
+    #[inline]
+    pub(crate) fn restore(&self, lent: Lent) {
+        if lent.blocked {
+            return;
+        }
+        self.local_tail.set(lent.tail);
+        self.cached_head.set(lent.head);
+        self.published.set(lent.published);
+        self.lent.set(false);
+    }
 }
 
 impl<M: RefillMemory> Producer<M> {
@@ -140,6 +282,7 @@ impl<M: RefillMemory> Producer<M> {
             local_tail: Cell::new(0),
             published: Cell::new(0),
             cached_head: Cell::new(0),
+            lent: Cell::new(false),
         }
     }
 
@@ -172,6 +315,9 @@ impl<M: RefillMemory> Producer<M> {
     /// as no progress), so the producer never overwrites unconsumed entries.
     #[inline(never)]
     fn refresh_head(&self) -> bool {
+        if self.lent.get() {
+            return false; // a batch has the indices: the ring looks full
+        }
         let head = self.mem.load_head();
         let in_flight = self.local_tail.get().wrapping_sub(head);
         let consumed = head.wrapping_sub(self.cached_head.get());
@@ -272,6 +418,8 @@ impl<M: RefillMemory> Producer<M> {
     /// of the tail (nothing happens if there is nothing new).
     #[inline]
     pub(crate) fn publish(&self) {
+        // While the indices are lent, `published` equals `local_tail` (see
+        // `lend`): nothing is stored; the batch publishes its own tail.
         let tail = self.local_tail.get();
         if tail != self.published.get() {
             self.mem.store_tail(tail);

@@ -24,7 +24,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use zcrx_uapi::io_uring_zcrx_rqe;
 
-use super::producer::{KernelRefill, Producer};
+use super::producer::{KernelRefill, Lent, Producer};
 use crate::area::AreaMemory;
 use crate::error::{Error, Result};
 use crate::region::{CheckedOffsets, RegionMemory};
@@ -162,10 +162,23 @@ impl Returns {
         self.backlog.clone()
     }
 
-    /// Counts one view handed out.
+    /// Counts `n` views handed out.
     #[inline]
-    pub(crate) fn handed_out(&self) {
-        self.handed_out.set(self.handed_out.get().wrapping_add(1));
+    pub(crate) fn count_views(&self, n: u32) {
+        self.handed_out.set(self.handed_out.get().wrapping_add(n));
+    }
+
+    /// Lends the producer's indices to a batch (blocked if a batch has
+    /// them).
+    #[inline]
+    pub(crate) fn lend(&self) -> Lent {
+        self.producer.lend()
+    }
+
+    /// Takes the indices back from a batch.
+    #[inline]
+    pub(crate) fn restore(&self, lent: Lent) {
+        self.producer.restore(lent);
     }
 
     /// Refill ring entries.
@@ -207,9 +220,15 @@ impl Zcrx {
         }
         // A full ring the kernel has not drained yet (NIC mode), or a flush
         // that failed: record it in the backlog, retried at every publish.
-        let area_id = (rqe.off >> zcrx_uapi::IORING_ZCRX_AREA_SHIFT) as u16;
-        let area = self.area_shared(area_id);
-        let index = ((rqe.off & !zcrx_uapi::IORING_ZCRX_AREA_MASK) >> self.buf_shift) as usize;
+        self.to_backlog(rqe.off);
+    }
+
+    /// Records the return of the buffer at `off` (a completion's offset) in
+    /// the backlog.
+    #[cold]
+    pub(crate) fn to_backlog(&self, off: u64) {
+        let area = self.area_shared((off >> zcrx_uapi::IORING_ZCRX_AREA_SHIFT) as u16);
+        let index = ((off & !zcrx_uapi::IORING_ZCRX_AREA_MASK) >> self.buf_shift) as usize;
         area.give_back(index);
     }
 
@@ -234,6 +253,9 @@ impl Zcrx {
     /// publishes the tail (one store-release). Receive loops call it before
     /// every wait or submission; it makes no system call.
     pub fn publish(&self) {
+        if self.returns.producer.is_lent() {
+            return; // a batch is open: it publishes when it ends
+        }
         self.drain_backlog();
         self.returns.producer.publish();
     }
@@ -252,6 +274,9 @@ impl Zcrx {
     /// [`Error::Stalled`] if the kernel consumed none of the published
     /// entries while a backlog waits (it refused them).
     pub fn prepare_wait(&self, force: bool) -> Result<bool> {
+        if self.returns.producer.is_lent() {
+            return Ok(false); // a batch is open: it publishes when it ends
+        }
         let mut flushed = false;
         loop {
             let drained = self.drain_backlog();

@@ -22,6 +22,7 @@
 //! the refill queue, in [`refill`](crate::refill).
 
 mod adopt;
+mod batch;
 mod builder;
 mod ctrl;
 pub(crate) mod errno;

@@ -56,10 +56,11 @@ impl Zcrx {
         // instead of an area lookup. Other areas, and refusals, take the
         // out-of-line path.
         let (base, area0_len) = self.first_area;
-        // `res` in 1..=space left in the buffer, in one unsigned compare:
-        // 0 and negative values wrap to at least 2^64 - 2^31, above any space.
-        let space = self.buf_len - (off & self.buf_mask);
-        let data = if off < area0_len && ((i64::from(res) - 1) as u64) < space {
+        // `res` in 1..=the bytes from `off` to the end of its buffer, in one
+        // unsigned compare: `res - 1` at most the bytes after the first
+        // (`!off & buf_mask`); 0 and negative values wrap above any of them.
+        let after_first = !off & self.buf_mask;
+        let data = if off < area0_len && ((i64::from(res) - 1) as u64) <= after_first {
             // SAFETY: `off` is inside area 0 (checked above), whose memory
             // starts at `base`.
             let data = unsafe { base.add(off as usize) }.cast_mut();
@@ -69,7 +70,7 @@ impl Zcrx {
         } else {
             self.locate_chunk(res, off)?
         };
-        self.returns.handed_out();
+        self.returns.count_views(1);
         // SAFETY: the range is inside one buffer of the area the offset
         // names (checked above); the caller's contract says the kernel handed
         // that buffer over with this completion and no other view of it
@@ -80,7 +81,7 @@ impl Zcrx {
     /// The general path of [`buf_from_completion`](Self::buf_from_completion):
     /// any area; the reason of a refusal.
     #[inline(never)]
-    fn locate_chunk(&self, res: i32, off: u64) -> Result<NonNull<u8>> {
+    pub(crate) fn locate_chunk(&self, res: i32, off: u64) -> Result<NonNull<u8>> {
         let bad = |reason| Error::KernelValue {
             field: "io_uring_zcrx_cqe.off",
             value: off,
