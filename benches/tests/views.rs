@@ -156,3 +156,34 @@ fn the_batch_form_sees_the_same_data_and_returns_each_buffer_once() {
     );
     assert_eq!(t.zcrx.held(), 0);
 }
+
+#[test]
+fn a_panic_in_the_batch_closure_loses_no_buffer() {
+    let t = two_areas();
+    let batch = [(100, 0), (100, 4096), (100, 2 * 4096)];
+    let mut calls = 0;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: (test) fake memory nothing else writes; each chunk once.
+        unsafe {
+            t.zcrx.for_each_view(batch, |_| {
+                calls += 1;
+                assert!(calls < 2, "the closure panics on the second view");
+            })
+        }
+    }));
+    assert!(r.is_err());
+    // The two views handed out went back; the third was never made.
+    assert_eq!(
+        t.region.tail().load(std::sync::atomic::Ordering::Acquire),
+        2
+    );
+    assert_eq!((t.zcrx.held(), t.zcrx.backlog()), (0, 0));
+    // The instance works on: the indices came back from the batch.
+    // SAFETY: (test) as above.
+    drop(unsafe { t.zcrx.buf_from_completion(1, 3 * 4096) }.unwrap());
+    t.zcrx.publish();
+    assert_eq!(
+        t.region.tail().load(std::sync::atomic::Ordering::Acquire),
+        3
+    );
+}

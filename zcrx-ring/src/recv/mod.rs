@@ -429,27 +429,33 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
                         .is_some_and(|(z, _)| core::ptr::eq(z, zcrx))
                 })
                 .count();
-            let items = self.queue.range(..run).map(|c| {
-                let off = c.big.map_or(0, |[off, _]| off);
-                (c.res, off, dispatch::conn_of(c.user_data))
+            // Taken out of the queue one by one as they are viewed: should
+            // `f` panic, the queue holds exactly the ones not yet viewed.
+            let mut last = None;
+            let items = Taken {
+                queue: &mut self.queue,
+                left: run,
+            }
+            .map(|c| {
+                let conn = dispatch::conn_of(c.user_data);
+                last = Some(conn);
+                (c.res, c.big.map_or(0, |[off, _]| off), conn)
             });
             let core = &mut self.core;
             // SAFETY: reaped from `self.ring`, on which `zcrx` is registered
             // or imported under the id these requests carry (checked by
-            // `add`/`add_imported`), and consumed once: the ones handed to
-            // `f` leave the queue right below.
+            // `add`/`add_imported`), and consumed once: each leaves the
+            // queue as it is viewed.
             let (seen, error) = unsafe {
                 zcrx.views_with(items, |conn, data| {
                     core.delivered(conn, data.len());
                     f(conn, data);
                 })
             };
-            self.queue.drain(..seen as usize);
             delivered |= seen > 0;
-            if error.is_some() {
-                // The one that failed its checks is at the front: `process`
-                // reports it.
-                break;
+            if let (Some(error), Some(conn)) = (error, last) {
+                // The kernel wrote a completion that fails its checks.
+                return Ok(Step::Event(Recv::Failed { conn, error }));
             }
         }
         if let Some(ev) = self.drain_queue() {
@@ -545,6 +551,34 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         }
     }
 }
+
+/// Takes up to `left` completions from the front of the queue, one per
+/// `next`.
+struct Taken<'q> {
+    queue: &'q mut VecDeque<Completion>,
+    left: usize,
+}
+
+impl Iterator for Taken<'_> {
+    type Item = Completion;
+
+    #[inline]
+    fn next(&mut self) -> Option<Completion> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        self.queue.pop_front()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.left.min(self.queue.len());
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Taken<'_> {}
 
 /// What one round of the batch path produced.
 enum Step<'z> {

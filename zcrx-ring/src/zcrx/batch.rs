@@ -5,6 +5,7 @@
 
 use super::Zcrx;
 use crate::error::{Error, Result};
+use crate::refill::producer::Lent;
 
 impl Zcrx {
     /// Turns a reaped batch of data completions into views one after the
@@ -73,8 +74,14 @@ impl Zcrx {
             // SAFETY: this function's contract.
             return unsafe { self.views_one_by_one(completions, f) };
         }
+        // Gives the returns of the views made so far back (and the indices
+        // to the instance) however the loop ends, `f` panicking included.
+        let mut batch = Written {
+            zcrx: self,
+            ring,
+            k: 0,
+        };
         let (base, area0_len) = self.first_area;
-        let mut k = 0u32;
         let mut error = None;
         for (res, off, tag) in completions {
             // The fast check of `buf_from_completion`: a chunk of area 0.
@@ -95,22 +102,19 @@ impl Zcrx {
             // SAFETY: checked above (either path): `res >= 1`; telling the
             // compiler spares `f` an emptiness check.
             unsafe { core::hint::assert_unchecked(res >= 1) };
+            // The entry first: should `f` panic, the buffer still goes back.
+            // SAFETY: `k < n`, the room reserved above.
+            unsafe { batch.ring.write_ahead(batch.k, off, res as u32) };
+            batch.k += 1;
             // SAFETY: checked above: `res` bytes inside one buffer of the
             // area `off` names, handed over with this completion (the
-            // contract) and not written by the kernel until the entry below
-            // is published.
+            // contract) and not written by the kernel until the entry is
+            // published, after `f` returns (when `batch` is dropped).
             f(tag, unsafe {
                 core::slice::from_raw_parts(data, res as usize)
             });
-            // SAFETY: `k < n`, the room reserved above.
-            unsafe { ring.write_ahead(k, off, res as u32) };
-            k += 1;
         }
-        ring.advance(k);
-        self.returns.count_views(k);
-        ring.publish();
-        self.returns.restore(ring);
-        (k, error)
+        (batch.k, error)
     }
 
     /// [`views_with`](Self::views_with) when the ring has no room for the
@@ -138,5 +142,23 @@ impl Zcrx {
         }
         self.publish();
         (seen, None)
+    }
+}
+
+/// The refill entries a batch wrote ahead: counted, published and the
+/// indices given back when dropped.
+struct Written<'a> {
+    zcrx: &'a Zcrx,
+    ring: Lent,
+    k: u32,
+}
+
+impl Drop for Written<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.ring.advance(self.k);
+        self.zcrx.returns.count_views(self.k);
+        self.ring.publish();
+        self.zcrx.returns.restore(self.ring);
     }
 }
