@@ -141,7 +141,10 @@ pub fn ensure(suite: &'static str, compiler: &str) -> Result<BuildRoot, Error> {
     let wanted = packages.join(",");
     let stamp_ok = |dir: &Path| {
         fs::read_to_string(dir.join(STAMP)).is_ok_and(|s| s.trim() == wanted)
-            && dir.join("usr/bin").join(format!("x86_64-linux-gnu-{compiler}")).is_file()
+            && dir
+                .join("usr/bin")
+                .join(format!("x86_64-linux-gnu-{compiler}"))
+                .is_file()
     };
     if stamp_ok(&dir) {
         return Ok(BuildRoot { suite, dir });
@@ -264,50 +267,65 @@ impl BuildRoot {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls async-signal-safe system calls on data prepared above
-        // (no allocation, no locks).
-        unsafe {
-            cmd.pre_exec(move || {
-                let check = |rc: libc::c_int| {
-                    if rc == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::last_os_error())
-                    }
-                };
-                check(libc::unshare(libc::CLONE_NEWNS))?;
-                check(libc::mount(
+        let enter = move || -> io::Result<()> {
+            let check = |rc: libc::c_int| {
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            };
+            // SAFETY: unshare with a constant flag: this (child) process gets
+            // a mount namespace of its own.
+            check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
+            // SAFETY: valid NUL-terminated strings prepared before the fork;
+            // makes every mount private to that namespace.
+            check(unsafe {
+                libc::mount(
                     std::ptr::null(),
                     slash.as_ptr(),
                     std::ptr::null(),
                     libc::MS_REC | libc::MS_PRIVATE,
                     std::ptr::null(),
-                ))?;
-                for (host, target) in &mounts {
-                    check(libc::mount(
+                )
+            })?;
+            for (host, target) in &mounts {
+                // SAFETY: as above; a bind mount inside the private namespace.
+                check(unsafe {
+                    libc::mount(
                         host.as_ptr(),
                         target.as_ptr(),
                         std::ptr::null(),
                         libc::MS_BIND | libc::MS_REC,
                         std::ptr::null(),
-                    ))?;
-                }
-                check(libc::mount(
+                    )
+                })?;
+            }
+            // SAFETY: as above; procfs for the tools that read /proc.
+            check(unsafe {
+                libc::mount(
                     proc_name.as_ptr(),
                     proc_dir.as_ptr(),
                     proc_name.as_ptr(),
                     0,
                     std::ptr::null(),
-                ))?;
-                check(libc::chroot(root.as_ptr()))?;
-                check(libc::chdir(slash.as_ptr()))?;
-                Ok(())
-            });
+                )
+            })?;
+            // SAFETY: a valid NUL-terminated path.
+            check(unsafe { libc::chroot(root.as_ptr()) })?;
+            // SAFETY: as above.
+            check(unsafe { libc::chdir(slash.as_ptr()) })
+        };
+        // SAFETY: `enter` runs in the forked child before exec and only
+        // makes async-signal-safe system calls on data prepared before the
+        // fork (no allocation, no locks).
+        unsafe {
+            cmd.pre_exec(enter);
         }
         let status = cmd.status().map_err(|e| {
             Error::env(format!(
-                "running {prog} in the build root {}: {e}",
+                "running {prog} in the {} build root {}: {e}",
+                self.suite,
                 self.dir.display()
             ))
         })?;
@@ -325,7 +343,10 @@ mod tests {
             suite_for_release("7.3.4+deb13-cloud-amd64").unwrap(),
             "trixie"
         );
-        assert_eq!(suite_for_release("7.2.13+deb14-cloud-amd64").unwrap(), "sid");
+        assert_eq!(
+            suite_for_release("7.2.13+deb14-cloud-amd64").unwrap(),
+            "sid"
+        );
         let err = suite_for_release("6.1.0-30-cloud-amd64").unwrap_err();
         assert!(err.message.contains("+deb13 → trixie"), "{err}");
     }

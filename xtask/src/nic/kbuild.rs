@@ -81,10 +81,8 @@ fn sources() -> Result<Vec<(String, Vec<u8>)>, Error> {
     let rd = fs::read_dir(&dir).map_err(|e| Error::env(format!("{}: {e}", dir.display())))?;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let wanted = name.ends_with(".c")
-            || name.ends_with(".h")
-            || name == "Kbuild"
-            || name == "Makefile";
+        let wanted =
+            name.ends_with(".c") || name.ends_with(".h") || name == "Kbuild" || name == "Makefile";
         if wanted && e.path().is_file() {
             let data = fs::read(e.path())
                 .map_err(|err| Error::env(format!("{}: {err}", e.path().display())))?;
@@ -190,14 +188,7 @@ pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
     eprintln!(
         "xtask: building {MODULE_FILE} for {release} with {compiler} in the {suite} build root"
     );
-    let make = [
-        "make",
-        "-C",
-        &headers_dir,
-        "M=/build",
-        "-j2",
-        "modules",
-    ];
+    let make = ["make", "-C", &headers_dir, "M=/build", "-j2", "modules"];
     let strip = [
         "x86_64-linux-gnu-strip",
         "--strip-debug",
@@ -274,11 +265,15 @@ mod tests {
 
     #[test]
     fn compiler_from_config() {
-        let c = "X=1\nCONFIG_CC_VERSION_TEXT=\"x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0\"\n";
+        let c =
+            "X=1\nCONFIG_CC_VERSION_TEXT=\"x86_64-linux-gnu-gcc-16 (Debian 16.2.0-4) 16.2.0\"\n";
         assert_eq!(compiler_of(c).as_deref(), Some("gcc-16"));
         let c = "CONFIG_CC_VERSION_TEXT=\"gcc-14 (Debian 14.2.0-19) 14.2.0\"\n";
         assert_eq!(compiler_of(c).as_deref(), Some("gcc-14"));
-        assert_eq!(compiler_of("CONFIG_CC_VERSION_TEXT=\"clang version 19\"\n"), None);
+        assert_eq!(
+            compiler_of("CONFIG_CC_VERSION_TEXT=\"clang version 19\"\n"),
+            None
+        );
         assert_eq!(compiler_of(""), None);
     }
 
