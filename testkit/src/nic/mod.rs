@@ -25,6 +25,7 @@
 //! `flock` on `$TMPDIR/zcrx-nic-<ifname>.lock` (across threads and
 //! processes), released with the [`NicPair`].
 
+mod ethnl;
 mod ethtool;
 mod netns;
 mod rtnl;
@@ -36,6 +37,7 @@ use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+pub use ethnl::RingParams;
 pub use netns::{NetNs, NsThread};
 
 /// Why no NIC pair could be set up.
@@ -102,6 +104,10 @@ pub struct NicPair {
     /// Simulated: the sender's device name and our own namespace.
     sim: Option<(String, NetNs)>,
     rules: Vec<u32>,
+    /// tcp-data-split as found, when a test changed it (restored on drop).
+    saved_split: Option<Option<bool>>,
+    /// hds-thresh as found, when a test changed it (restored on drop).
+    saved_hds: Option<Option<u32>>,
     _lock: File,
 }
 
@@ -194,6 +200,8 @@ impl NicPair {
             peer,
             sim: None,
             rules: Vec::new(),
+            saved_split: None,
+            saved_hds: None,
             _lock: lock,
         })
     }
@@ -274,6 +282,8 @@ impl NicPair {
             peer,
             sim: Some((peer_name, home)),
             rules: Vec::new(),
+            saved_split: None,
+            saved_hds: None,
             _lock: lock,
         })
     }
@@ -343,6 +353,40 @@ impl NicPair {
         Ok(())
     }
 
+    /// The receiving interface's ring parameters (`ethtool -g`).
+    pub fn ring_params(&self) -> Result<RingParams, NicError> {
+        ethnl::ring_params(&self.ifname).map_err(NicError::setup(format!(
+            "{}: reading the ring parameters",
+            self.ifname
+        )))
+    }
+
+    /// `ethtool -G <ifname> tcp-data-split on|off` on the receiving
+    /// interface; the original setting is restored when the pair is
+    /// dropped.
+    pub fn set_tcp_data_split(&mut self, on: bool) -> Result<(), NicError> {
+        if self.saved_split.is_none() {
+            self.saved_split = Some(self.ring_params()?.tcp_data_split);
+        }
+        ethnl::set_tcp_data_split(&self.ifname, on).map_err(NicError::setup(format!(
+            "{}: tcp-data-split {}",
+            self.ifname,
+            if on { "on" } else { "off" }
+        )))
+    }
+
+    /// `ethtool -G <ifname> hds-thresh <bytes>` on the receiving interface;
+    /// restored when the pair is dropped.
+    pub fn set_hds_thresh(&mut self, bytes: u32) -> Result<(), NicError> {
+        if self.saved_hds.is_none() {
+            self.saved_hds = Some(self.ring_params()?.hds_thresh);
+        }
+        ethnl::set_hds_thresh(&self.ifname, bytes).map_err(NicError::setup(format!(
+            "{}: hds-thresh {bytes}",
+            self.ifname
+        )))
+    }
+
     /// Sets the MTU of both ends (the simulated pair only; a real NIC is
     /// configured by its owner).
     pub fn set_mtu(&self, mtu: u32) -> Result<(), NicError> {
@@ -370,6 +414,12 @@ impl Drop for NicPair {
     fn drop(&mut self) {
         for loc in self.rules.drain(..) {
             let _ = ethtool::delete_rule(&self.ifname, loc);
+        }
+        if let Some(Some(bytes)) = self.saved_hds.take() {
+            let _ = ethnl::set_hds_thresh(&self.ifname, bytes);
+        }
+        if let Some(Some(on)) = self.saved_split.take() {
+            let _ = ethnl::set_tcp_data_split(&self.ifname, on);
         }
         if let Some((peer_name, home)) = self.sim.take() {
             // Back home now, rather than when the namespace is dismantled.
