@@ -120,6 +120,20 @@ drop:
 	return NETDEV_TX_OK;
 }
 
+/*
+ * Wakes the peer's tx queues and forgets that they were stopped: when this
+ * end opens or stops, no poll of ours may be coming to wake them.
+ */
+static void zsim_release_peer_txqs(struct zsim_priv *priv, struct zsim_priv *peer)
+{
+	unsigned int i;
+
+	for (i = 0; i < priv->netdev->num_rx_queues; i++)
+		WRITE_ONCE(priv->rxq[i].peer_stopped, false);
+	if (peer)
+		netif_tx_wake_all_queues(peer->netdev);
+}
+
 static int zsim_open(struct net_device *dev)
 {
 	struct zsim_priv *priv = netdev_priv(dev);
@@ -137,6 +151,7 @@ static int zsim_open(struct net_device *dev)
 		netif_carrier_on(dev);
 		netif_carrier_on(peer->netdev);
 	}
+	zsim_release_peer_txqs(priv, peer);
 	return 0;
 }
 
@@ -152,6 +167,8 @@ static int zsim_stop(struct net_device *dev)
 		netif_carrier_off(peer->netdev);
 	netif_tx_stop_all_queues(dev);
 	zsim_close_queues(priv);
+	/* The backlog is gone: a sender stopped on it must not wait for us. */
+	zsim_release_peer_txqs(priv, peer);
 	return 0;
 }
 
