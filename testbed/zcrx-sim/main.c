@@ -260,6 +260,12 @@ static struct zsim_priv *zsim_alloc(unsigned int pair, char side)
 	pdev = platform_device_register_full(&info);
 	if (IS_ERR(pdev))
 		return ERR_CAST(pdev);
+	/* The simulated DMA writes through the direct map: no IOMMU between. */
+	if (device_iommu_mapped(&pdev->dev)) {
+		dev_err(&pdev->dev, "behind an IOMMU; the simulated DMA needs dma-direct\n");
+		platform_device_unregister(pdev);
+		return ERR_PTR(-EOPNOTSUPP);
+	}
 
 	snprintf(name, sizeof(name), "zsim%u%c", pair, side);
 	dev = alloc_netdev_mqs(sizeof(*priv), name, NET_NAME_PREDICTABLE,
