@@ -213,6 +213,7 @@ pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
         .and_then(|_| fs::rename(&tmp, &ko))
         .map_err(|e| Error::env(format!("storing {}: {e}", ko.display())))?;
     let _ = fs::remove_dir_all(&work);
+    prune_older_builds(&out_dir);
     eprintln!(
         "xtask: built {} in {:.1} s",
         ko.display(),
@@ -224,6 +225,27 @@ pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
         compiler,
         cached: false,
     })
+}
+
+/// Removes the builds of older sources for the same kernel (untouched for
+/// ten minutes, so that a concurrent run's build is left alone).
+fn prune_older_builds(keep: &Path) {
+    let Some(parent) = keep.parent() else { return };
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 600);
+        if path != keep && path.is_dir() && path.join(MODULE_FILE).is_file() && stale {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn bind(pkg: &Fetched, inside: &str) -> Bind {
