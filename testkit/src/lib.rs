@@ -29,9 +29,15 @@
 //! [`probe()`] asks the kernel `IORING_REGISTER_QUERY` (no ring needed) for the
 //! opcode, ZCRX, ZCRX event and SQ/CQ replies in one chain. It is
 //! deliberately tiny; the real capability API is `zcrx-ring`'s.
+//!
+//! # NIC
+//!
+//! [`nic::NicPair`] sets up (or, with `ZCRX_NIC_*`, finds) a receiving
+//! interface and a sender namespace linked to it, for NIC-mode tests.
 
 #![deny(missing_docs)]
 
+pub mod nic;
 mod probe;
 
 pub use probe::{Probe, ProbeError, Reply, probe, query_chain};

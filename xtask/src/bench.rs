@@ -41,6 +41,7 @@ pub fn vm_bench(args: &BenchArgs) -> Result<ExitCode, Error> {
         env: Vec::new(),
         release: true,
         with: Vec::new(),
+        nic_module: false,
         vm: args.vm.clone(),
         command,
     })

@@ -141,6 +141,7 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, Error> {
             kernel: None,
             env: Vec::new(),
             release: args.release,
+            nic_module: false,
             vm: args.vm.clone(),
             with: vec![
                 format!("{PACKAGE}/zcrx-recv"),

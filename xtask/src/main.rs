@@ -11,6 +11,7 @@ mod bench;
 mod ci;
 mod debian;
 mod demo;
+mod nic;
 mod pins;
 mod vm;
 
@@ -45,6 +46,9 @@ enum Command {
     /// loopback: natively on Linux >= 7.2 with CAP_NET_ADMIN, else in the
     /// Linux 7.3 guest. Exit status 0 only on success.
     Demo(demo::DemoArgs),
+    /// Build the simulated NIC module (testbed/zcrx-sim) for the pinned
+    /// guest kernels (cached) and print the .ko paths.
+    NicModule(nic::NicModuleArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::CheckAbi(args) => return abi::check_abi(&args),
         Command::RegenAbi(args) => return abi::regen_abi(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::NicModule(args) => nic::nic_module(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

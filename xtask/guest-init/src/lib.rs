@@ -19,11 +19,20 @@
 //! newline (`\n`). Program names have no whitespace. Blank lines and lines
 //! starting with `#` are ignored. Programs run in order.
 //!
+//! A kernel module to load before the programs run is one line outside the
+//! program blocks, its path (without whitespace) then its parameters:
+//!
+//! ```text
+//! module /zcrx-vm/bin/zcrx_sim.ko pairs=2 queues=4
+//! ```
+//!
 //! # Console markers
 //!
 //! `/init` prints, each on its own line of the serial console:
 //!
 //! - `ZCRX-VM-KERNEL <uname -r>` once, after mounting;
+//! - `ZCRX-VM-MODULE <path> loaded` for each module loaded (a module that
+//!   cannot be loaded gives `ZCRX-VM-ERROR module <path>: <reason>`);
 //! - `ZCRX-VM-RUN <index> <name>` before a program starts;
 //! - `ZCRX-VM-EXIT <index> <status> <milliseconds>` after it ends, where
 //!   status is the exit code, `signal:<n>` or `spawn-error`;
@@ -43,6 +52,8 @@ pub const MANIFEST_MAGIC: &str = "zcrx-vm-manifest 1";
 
 /// Marker: the guest's kernel release.
 pub const MARK_KERNEL: &str = "ZCRX-VM-KERNEL";
+/// Marker: a kernel module was loaded.
+pub const MARK_MODULE: &str = "ZCRX-VM-MODULE";
 /// Marker: a program starts.
 pub const MARK_RUN: &str = "ZCRX-VM-RUN";
 /// Marker: a program ended.
@@ -75,9 +86,20 @@ pub struct Program {
     pub env: Vec<(String, String)>,
 }
 
+/// A kernel module `/init` loads before running the programs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelModule {
+    /// The `.ko`, an absolute path in the guest without whitespace.
+    pub path: String,
+    /// Its parameters, as for `insmod` (`pairs=2 queues=4`).
+    pub params: String,
+}
+
 /// Everything the guest runs, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
+    /// Kernel modules to load first, in order.
+    pub modules: Vec<KernelModule>,
     /// The programs.
     pub programs: Vec<Program>,
 }
@@ -124,6 +146,13 @@ impl Manifest {
     /// The manifest as text. Whitespace in a name is replaced by `_`.
     pub fn render(&self) -> String {
         let mut s = format!("{MANIFEST_MAGIC}\n");
+        for m in &self.modules {
+            s.push_str(&format!(
+                "module {} {}\n",
+                escape(&m.path),
+                escape(&m.params)
+            ));
+        }
         for p in &self.programs {
             let name: String = p
                 .name
@@ -154,6 +183,7 @@ impl Manifest {
             _ => return Err(err(1, "missing `zcrx-vm-manifest 1` header")),
         }
         let mut programs = Vec::new();
+        let mut modules = Vec::new();
         let mut current: Option<Program> = None;
         for (n, line) in lines {
             if line.trim().is_empty() || line.starts_with('#') {
@@ -161,6 +191,16 @@ impl Manifest {
             }
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match (key, current.as_mut()) {
+                ("module", None) => {
+                    let (path, params) = value.split_once(' ').unwrap_or((value, ""));
+                    if !path.starts_with('/') {
+                        return Err(err(n, "`module` needs an absolute path"));
+                    }
+                    modules.push(KernelModule {
+                        path: unescape(path),
+                        params: unescape(params.trim()),
+                    });
+                }
                 ("program", None) => {
                     if value.is_empty() || value.contains(char::is_whitespace) {
                         return Err(err(n, "a program name is one word"));
@@ -193,7 +233,7 @@ impl Manifest {
         if current.is_some() {
             return Err(err(text.lines().count(), "missing `end`"));
         }
-        Ok(Manifest { programs })
+        Ok(Manifest { modules, programs })
     }
 }
 
@@ -217,11 +257,39 @@ mod tests {
                     ..Program::default()
                 },
             ],
+            ..Manifest::default()
         };
         let text = m.render();
         let back = Manifest::parse(&text).unwrap();
+        assert!(back.modules.is_empty());
         assert_eq!(back.programs[0], m.programs[0]);
         assert_eq!(back.programs[1].name, "two_words");
+    }
+
+    #[test]
+    fn modules_round_trip() {
+        let m = Manifest {
+            modules: vec![
+                KernelModule {
+                    path: "/zcrx-vm/bin/zcrx_sim.ko".into(),
+                    params: "pairs=2 queues=4".into(),
+                },
+                KernelModule {
+                    path: "/m/x.ko".into(),
+                    params: String::new(),
+                },
+            ],
+            programs: vec![Program {
+                name: "p".into(),
+                path: "/bin/p".into(),
+                ..Program::default()
+            }],
+        };
+        let text = m.render();
+        assert!(text.contains("module /zcrx-vm/bin/zcrx_sim.ko pairs=2 queues=4\n"));
+        assert_eq!(Manifest::parse(&text).unwrap(), m);
+        let e = Manifest::parse("zcrx-vm-manifest 1\nmodule x.ko\n").unwrap_err();
+        assert_eq!(e.line, 2);
     }
 
     #[test]

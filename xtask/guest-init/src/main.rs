@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use zcrx_guest_init::{
-    BASE_ENV, MANIFEST_PATH, MARK_DONE, MARK_ERROR, MARK_EXIT, MARK_KERNEL, MARK_RUN, Manifest,
+    BASE_ENV, KernelModule, MANIFEST_PATH, MARK_DONE, MARK_ERROR, MARK_EXIT, MARK_KERNEL,
+    MARK_MODULE, MARK_RUN, Manifest,
 };
 
 /// The argument that makes this binary the deliberately failing program of
@@ -60,6 +61,12 @@ fn run() -> Result<(), String> {
     let text = std::fs::read_to_string(MANIFEST_PATH)
         .map_err(|e| format!("reading {MANIFEST_PATH}: {e}"))?;
     let manifest = Manifest::parse(&text).map_err(|e| e.to_string())?;
+    for m in &manifest.modules {
+        match load_module(m) {
+            Ok(()) => say(&format!("{MARK_MODULE} {} loaded", m.path)),
+            Err(e) => say(&format!("{MARK_ERROR} module {}: {e}", m.path)),
+        }
+    }
     for (i, p) in manifest.programs.iter().enumerate() {
         say(&format!("{MARK_RUN} {i} {}", p.name));
         let start = Instant::now();
@@ -170,6 +177,28 @@ fn loopback_up() -> Result<(), std::io::Error> {
     // SAFETY: `fd` is ours and closed once.
     unsafe { libc::close(fd) };
     result
+}
+
+/// Loads a kernel module with `finit_module(2)`.
+fn load_module(m: &KernelModule) -> Result<(), std::io::Error> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(&m.path)?;
+    let params = CString::new(m.params.as_str()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: finit_module with a descriptor we own and a NUL-terminated
+    // parameter string, both alive for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            file.as_raw_fd(),
+            params.as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// `uname -r`.

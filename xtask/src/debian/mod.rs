@@ -267,6 +267,33 @@ pub fn kernel_image(pin: &KernelPin) -> Result<KernelImage, FetchError> {
     }
 }
 
+// ---- Any package of the kernel's source (used by `crate::nic`) ----
+//
+// The smallest addition for the module build: fetch one package of source
+// package `linux` at an exact version, with the cache, the private apt and
+// the pool fallback above. To be re-pointed at the generic fetcher once it
+// exists.
+
+/// One binary package built from Debian's `linux` source package
+/// (`linux-headers-*`, `linux-kbuild-*`), at an exact version, extracted.
+/// `arch` is the package's architecture (`amd64` or `all`), used for the
+/// pool URL when the package has left the index.
+pub fn linux_package(
+    package: &str,
+    version: &str,
+    series: &'static str,
+    arch: &'static str,
+) -> Result<Fetched, FetchError> {
+    fetch(&Want {
+        package: package.to_owned(),
+        version: version.to_owned(),
+        series,
+        pool: pins::LIBC_DEV_POOL,
+        arch,
+        kind: Kind::Exact,
+    })
+}
+
 /// What kind of package: decides how the same series is searched.
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -275,6 +302,8 @@ enum Kind {
     LibcDev,
     /// One package name per release: `linux-binary-<series>.<n>+<..><suffix>`.
     Image { suffix: &'static str },
+    /// Exactly this version, or its pool URL: no other version fits.
+    Exact,
 }
 
 /// A package to obtain.
@@ -401,6 +430,7 @@ fn download(want: &Want, tmp: &Path) -> Result<Obtained, FetchError> {
 fn newest_in_series(apt: &apt::Apt, want: &Want) -> Result<Option<(String, String)>, FetchError> {
     let mut found: Vec<(String, String)> = Vec::new();
     match want.kind {
+        Kind::Exact => {}
         Kind::LibcDev => {
             for v in apt.versions(&want.package)? {
                 if version::in_series(&v, want.series) {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use zcrx_guest_init::{BIN_DIR, Manifest, Program};
+use zcrx_guest_init::{BIN_DIR, KernelModule, Manifest, Program};
 
 use super::console::{Console, Verdict};
 use super::qemu::{self, Accel};
@@ -25,6 +25,8 @@ pub(super) struct Kernel {
     pub(super) release: Option<String>,
     /// Run with ZCRX_REQUIRE_KERNEL=1.
     pub(super) require: bool,
+    /// The pin it was fetched for (`None` for `--kernel PATH`).
+    pub(super) pin: Option<&'static KernelPin>,
 }
 
 pub(super) fn pinned_kernel(pin: &'static KernelPin) -> Result<Kernel, Error> {
@@ -42,6 +44,7 @@ pub(super) fn pinned_kernel(pin: &'static KernelPin) -> Result<Kernel, Error> {
         package: Some((image.package, image.version)),
         release: Some(image.release),
         require: pin.require_kernel,
+        pin: Some(pin),
     })
 }
 
@@ -59,6 +62,7 @@ pub(super) fn custom_kernel(path: &Path, require: bool) -> Result<Kernel, Error>
         package: None,
         release: None,
         require,
+        pin: None,
     })
 }
 
@@ -76,6 +80,9 @@ pub(super) struct GuestProgram {
     host_path: PathBuf,
     /// Shipped next to the programs but not run (see [`guest_companion`]).
     companion: bool,
+    /// A kernel module `/init` loads with these parameters (see
+    /// [`guest_module`]).
+    module_params: Option<String>,
 }
 
 pub(super) fn guest_program(
@@ -98,6 +105,7 @@ pub(super) fn guest_program(
         },
         host_path: host_path.to_path_buf(),
         companion: false,
+        module_params: None,
     }
 }
 
@@ -115,6 +123,21 @@ pub(super) fn guest_companion(name: &str, host_path: &Path) -> GuestProgram {
         },
         host_path: host_path.to_path_buf(),
         companion: true,
+        module_params: None,
+    }
+}
+
+/// A kernel module shipped as `/zcrx-vm/bin/<file name>`, which `/init`
+/// loads with `params` before the programs run (a failed load fails the
+/// boot).
+pub(super) fn guest_module(host_path: &Path, params: &str) -> GuestProgram {
+    let name = host_path.file_name().map_or_else(
+        || "module.ko".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    GuestProgram {
+        module_params: Some(params.to_owned()),
+        ..guest_companion(&name, host_path)
     }
 }
 
@@ -127,6 +150,15 @@ fn write_initramfs(
     programs: &[GuestProgram],
 ) -> Result<Vec<String>, Error> {
     let manifest = Manifest {
+        modules: programs
+            .iter()
+            .filter_map(|p| {
+                p.module_params.as_ref().map(|params| KernelModule {
+                    path: p.program.path.clone(),
+                    params: params.clone(),
+                })
+            })
+            .collect(),
         programs: programs
             .iter()
             .filter(|p| !p.companion)
@@ -371,6 +403,15 @@ fn boot_with(
                     )]);
                 }
             }
+        }
+        let module_errors: Vec<String> = console
+            .init_errors
+            .iter()
+            .filter(|e| e.starts_with("module "))
+            .map(|e| format!("/init could not load a kernel {e}"))
+            .collect();
+        if verdict.passed() && !module_errors.is_empty() {
+            verdict = Verdict::Failed(module_errors);
         }
         if verdict.passed() && kernel.require {
             let skipped: Vec<String> = console

@@ -155,6 +155,10 @@ pub struct RunArgs {
     /// repeatable.
     #[arg(long = "with", value_name = "PROGRAM")]
     pub with: Vec<String>,
+    /// Build the simulated NIC module (testbed/zcrx-sim) for the kernel and
+    /// have /init load it (devices zsim0a/zsim0b, zsim1a/zsim1b).
+    #[arg(long)]
+    pub nic_module: bool,
     /// Boot options.
     #[command(flatten)]
     pub vm: VmOptions,

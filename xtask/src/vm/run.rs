@@ -7,7 +7,7 @@ use super::boot;
 use super::build::{self, Target};
 use super::console::{Status, Verdict};
 use super::{Error, RunArgs, qemu};
-use crate::pins;
+use crate::{nic, pins};
 
 /// Resolves vm-run's BIN: a path, `NAME` or `PACKAGE/NAME`.
 fn resolve_program(bin: &str, release: bool) -> Result<(String, PathBuf), Error> {
@@ -94,6 +94,18 @@ pub fn vm_run(args: &RunArgs) -> Result<ExitCode, Error> {
     for with in &args.with {
         let (label, path) = resolve_program(with, args.release)?;
         programs.push(boot::guest_companion(&label, &path));
+    }
+    if args.nic_module {
+        let pin = kernel.pin.ok_or_else(|| {
+            Error::env("--nic-module needs a pinned kernel (--kernel-version), not --kernel")
+        })?;
+        let built = nic::module_for(pin)?.ok_or_else(|| {
+            Error::env(format!(
+                "--nic-module: the zcrx-sim module supports kernel series {} only",
+                nic::SERIES.join(", ")
+            ))
+        })?;
+        programs.push(boot::guest_module(&built.ko, nic::MODULE_PARAMS));
     }
     let report = boot::boot_once(
         &args.vm,

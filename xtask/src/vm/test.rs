@@ -6,7 +6,12 @@ use super::boot::{self, BootReport, GuestProgram, Kernel};
 use super::build::{self, Target};
 use super::console::Status;
 use super::{Error, TestArgs, qemu};
-use crate::pins;
+use crate::{nic, pins};
+
+/// Guest tests with this prefix need the simulated NIC: vm-test builds the
+/// zcrx-sim module for each pinned kernel that supports it and has `/init`
+/// load it.
+pub const NIC_TEST_PREFIX: &str = "kernel_nic";
 
 fn print_summary(reports: &[BootReport]) {
     println!();
@@ -99,6 +104,7 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
         .partition(|b| b.target.kind == "test");
 
     let accel = boot::choose_accel(&args.vm, &qemu_bin, &kernels[0], &init)?;
+    let wants_nic = tests.iter().any(|t| t.name.starts_with(NIC_TEST_PREFIX));
 
     let mut reports = Vec::new();
     for kernel in &kernels {
@@ -117,6 +123,26 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
                     .map(|b| boot::guest_companion(&b.target.name, &b.path)),
             )
             .collect();
+        if wants_nic {
+            match kernel.pin.map(nic::module_for).transpose()?.flatten() {
+                Some(m) => {
+                    println!(
+                        "xtask: kernel {}: zcrx-sim module {} ({}{})",
+                        kernel.label,
+                        m.ko.display(),
+                        m.compiler,
+                        if m.cached { ", cached" } else { "" }
+                    );
+                    programs.push(boot::guest_module(&m.ko, nic::MODULE_PARAMS));
+                }
+                None => println!(
+                    "xtask: kernel {}: no zcrx-sim module (built for {} only); its NIC-mode \
+                     tests have no device",
+                    kernel.label,
+                    nic::SERIES.join(", ")
+                ),
+            }
+        }
         if args.inject_failure {
             programs.push(boot::guest_program(
                 programs.len(),
