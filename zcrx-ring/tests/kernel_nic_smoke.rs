@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use zcrx_ring::caps::Capabilities;
 use zcrx_ring::ring::{Cqe32, Ring};
-use zcrx_ring::{Area, Event, EventConfig, Receiver, StatsPlacement, Zcrx};
+use zcrx_ring::{Area, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
 use zcrx_testkit::nic::NicPair;
 use zcrx_testkit::{lacks, require};
 use zcrx_uapi::{ZCRX_EVENT_COPY, ZcrxEventMask};
@@ -114,14 +114,14 @@ fn nic_stream_lands_in_the_area_without_copies_and_the_kernel_refills() {
     let mut last_progress = Instant::now();
     loop {
         // `None`: a round without an event for us (not necessarily a timeout).
-        let Some(event) = rx.next_timeout(Duration::from_secs(5)).unwrap() else {
+        let Some(event) = rx.recv_timeout(Duration::from_secs(5)).unwrap() else {
             let idle = last_progress.elapsed();
             assert!(idle < STALL, "no data for {idle:?} after {got} bytes");
             continue;
         };
         last_progress = Instant::now();
         match event {
-            Event::Data { buf, .. } => {
+            Recv::Data { buf, .. } => {
                 for (i, &b) in buf.iter().enumerate() {
                     let want = expect.next_byte();
                     assert_eq!(b, want, "wrong byte at offset {}", got + i as u64);
@@ -130,14 +130,14 @@ fn nic_stream_lands_in_the_area_without_copies_and_the_kernel_refills() {
                 largest = largest.max(buf.len());
                 completions += 1;
             }
-            Event::Other(c) if c.user_data == EVENT_TAG => {
+            Recv::Other(c) if c.user_data == EVENT_TAG => {
                 assert_eq!(
                     c.res, ZCRX_EVENT_COPY as i32,
                     "only COPY events were enabled"
                 );
                 copy_events += 1;
             }
-            Event::Eof { .. } => break,
+            Recv::Eof { .. } => break,
             other => panic!("unexpected event after {got} bytes: {other:?}"),
         }
     }
