@@ -131,6 +131,8 @@
 //! and the stats meter is `CLOCK_MONOTONIC` through rustix); whether
 //! `zcrx-ring` needs `std` is its own feature.
 #![no_std]
+// docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod arm;
 pub mod config;

@@ -75,6 +75,8 @@
 //! `std` (default): conversion of [`Error`] into `std::io::Error` and
 //! interface lookup by name. Without it the crate is `no_std` + `alloc`.
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 
@@ -82,6 +84,8 @@ pub mod area;
 pub mod buf;
 pub mod caps;
 pub mod error;
+#[cfg(feature = "io-uring")]
+pub mod io_uring;
 pub(crate) mod mm;
 pub mod recv;
 pub mod refill;
