@@ -74,6 +74,12 @@
 //!
 //! `std` (default): conversion of [`Error`] into `std::io::Error` and
 //! interface lookup by name. Without it the crate is `no_std` + `alloc`.
+//!
+//! `io-uring` (off by default; implies `std`): ZCRX on a ring of the
+//! `io-uring` crate (tokio-rs/io-uring) that the caller keeps — registration
+//! on its `IoUring`, a receive loop driven from its queues
+//! (`io_uring::IoUringReceiver`), conversions of the kernel structs both
+//! crates describe (module `io_uring`).
 #![cfg_attr(not(feature = "std"), no_std)]
 // docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
