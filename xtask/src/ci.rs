@@ -120,6 +120,59 @@ fn ensure_toolchain(toolchain: &str, components: &[&str]) -> Result<(), String> 
     Ok(())
 }
 
+/// Each library crate on its own, as a user depends on it: `zcrx-uapi`
+/// alone, `zcrx-uapi` + `zcrx-ring`, all three; default features off where
+/// that makes sense, and the `io-uring` interop on. `cargo check -p X`
+/// resolves the features of `X` alone (resolver 3), not the workspace's.
+/// Then `cargo package` of the three together: each packaged crate is built
+/// from its `.crate` file with every feature (as docs.rs builds it), its
+/// unpublished path dependencies served from the same run (cargo packages
+/// several `-p` together through a temporary local registry; no
+/// `--no-verify` needed). `--allow-dirty`: the check is of the manifests
+/// and file lists, not of the working tree.
+fn standalone_steps() -> Vec<Step> {
+    let check = |name, args: &[&str]| {
+        let mut all = vec!["check", "--all-targets"];
+        all.extend_from_slice(args);
+        step(name, &all)
+    };
+    vec![
+        check("alone: zcrx-uapi (default features)", &["-p", "zcrx-uapi"]),
+        check("alone: zcrx-ring (default features)", &["-p", "zcrx-ring"]),
+        check(
+            "alone: zcrx-ring --features io-uring",
+            &["-p", "zcrx-ring", "--features", "io-uring"],
+        ),
+        check(
+            "alone: zcrx-notif (default features)",
+            &["-p", "zcrx-notif"],
+        ),
+        check(
+            "alone: zcrx-notif + zcrx-ring, io-uring",
+            &[
+                "-p",
+                "zcrx-notif",
+                "--features",
+                "io-uring,zcrx-ring/io-uring",
+            ],
+        ),
+        step(
+            "cargo package (zcrx-uapi, zcrx-ring, zcrx-notif)",
+            &[
+                "package",
+                "--allow-dirty",
+                "--all-features",
+                "-p",
+                "zcrx-uapi",
+                "-p",
+                "zcrx-ring",
+                "-p",
+                "zcrx-notif",
+            ],
+        ),
+    ]
+}
+
 fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
     let mut steps = vec![
         step("fmt", &["fmt", "--all", "--", "--check"]),
@@ -169,6 +222,7 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
         step("regen-abi --check", &["xtask", "regen-abi", "--check"]),
         step("benches compile", &["build", "-p", "benches", "--benches"]),
     ];
+    steps.extend(standalone_steps());
     if !args.quick {
         let msrv = msrv(root)?;
         ensure_toolchain(&msrv, &[])?;
