@@ -12,6 +12,8 @@
 //!   `close` hands it back;
 //! - holding every buffer: the receive ends with `ENOMEM`, the receiver
 //!   says it is exhausted and re-arms once the buffers are back;
+//! - a two-entry completion ring: receives end with `ENOSPC` and are
+//!   re-armed, the stream arrives intact;
 //! - instances of other rings, and rings without the flags ZCRX needs, are
 //!   refused with typed errors;
 //! - a receiver dropped with its request in flight cancels it, and the next
@@ -335,6 +337,48 @@ fn io_uring_ring_holding_every_buffer_exhausts_then_recovers() {
 }
 
 #[test]
+fn io_uring_ring_tiny_completion_ring_overflows_and_recovers() {
+    require_nodev!();
+    const TOTAL: u64 = 4 << 20;
+    // One SQE, two 32-byte CQEs: a receive of data that piled up posts more
+    // completions than fit, ends with ENOSPC and is re-armed.
+    let mut ring: Uring = builder().setup_cqsize(2).build(1).unwrap();
+    let zcrx = Mode::Nodev.builder(256).register_io_uring(&ring).unwrap();
+    let (tx, sock) = Mode::Nodev.pair();
+    let sender = send_random(tx, TOTAL, 11);
+    thread::sleep(Duration::from_millis(200));
+    let mut rx = IoUringReceiver::new(&ring).unwrap();
+    rx.add(&zcrx, &sock, None).unwrap();
+    let (mut sha, mut got, mut arms) = (Sha256::new(), 0u64, 0usize);
+    'recv: loop {
+        let queued = ring.submission().len();
+        rx.prepare(&mut ring).unwrap();
+        arms += ring.submission().len() - queued;
+        ring.submit_and_wait(1).unwrap();
+        for cqe in ring.completion() {
+            // SAFETY: reaped from `ring`, the receiver's ring, passed once.
+            match unsafe { rx.process(&cqe) } {
+                Some(Recv::Data { buf, .. }) => {
+                    sha.update(&buf[..]);
+                    got += buf.len() as u64;
+                }
+                Some(Recv::Eof { .. }) => break 'recv,
+                Some(other) => panic!("unexpected event {other:?}"),
+                None => {}
+            }
+        }
+    }
+    assert!(rx.close(&mut ring).unwrap().is_empty());
+    eprintln!("{got} bytes through a 2-entry completion ring, {arms} receives armed");
+    assert_eq!(got, TOTAL);
+    assert_eq!(sha.finalize().to_vec(), sender.join().unwrap());
+    assert!(
+        arms >= 2,
+        "never re-armed: no receive ended before the stream did"
+    );
+}
+
+#[test]
 fn io_uring_ring_refuses_other_rings_instances_and_missing_flags() {
     require_nodev!();
     let a = ring();
@@ -350,6 +394,10 @@ fn io_uring_ring_refuses_other_rings_instances_and_missing_flags() {
     rx_a.add(&zcrx_a, &sock, None).unwrap();
     // Nothing was armed: nothing to wait for.
     assert!(rx_a.is_finished());
+    // Its SQEs go only to its own ring.
+    let mut b = b;
+    assert_eq!(rx_a.prepare(&mut b), Err(Error::WrongRing));
+    assert_eq!(b.submission().len(), 0);
 
     let plain: Uring = IoUring::builder().build(8).unwrap();
     let err = Mode::Nodev

@@ -6,7 +6,7 @@ use std::vec::Vec;
 
 use ::io_uring::types::{SubmitArgs, Timespec};
 use ::io_uring::{IoUring, Submitter, cqueue, opcode, squeue, types};
-use rustix::fd::{AsFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use zcrx_uapi::{IORING_OP_ASYNC_CANCEL, IORING_OP_RECV_ZC, io_uring_sqe};
 
 use super::{check_ring, enter_error, epoch, identity};
@@ -68,6 +68,10 @@ pub struct IoUringReceiver<'z> {
     /// A duplicate of the ring's descriptor: what instances must be
     /// registered on, and where `Drop` cancels.
     ring: OwnedFd,
+    /// The descriptor number of the caller's `IoUring`: methods that take
+    /// the ring refuse another one (a cheap check of a common mistake; the
+    /// contract of `process` is what makes views sound).
+    ring_number: RawFd,
     epoch: u16,
 }
 
@@ -105,6 +109,7 @@ impl<'z> IoUringReceiver<'z> {
         Ok(Self {
             core: Dispatch::new(tag, epoch),
             ring: fd,
+            ring_number: ring.as_raw_fd(),
             epoch,
         })
     }
@@ -146,17 +151,20 @@ impl<'z> IoUringReceiver<'z> {
     ///
     /// # Errors
     ///
-    /// A submission the kernel refused; the return path's errors
+    /// [`Error::WrongRing`] for a ring other than the receiver's; a
+    /// submission the kernel refused; the return path's errors
     /// ([`Zcrx::prepare_wait`]).
     pub fn prepare<S: squeue::EntryMarker>(
         &mut self,
         ring: &mut IoUring<S, cqueue::Entry32>,
     ) -> Result<()> {
+        self.check_ring(ring)?;
         let (submitter, mut sq, _) = ring.split();
         self.prepare_split(&submitter, &mut sq)
     }
 
-    /// [`prepare`](Self::prepare) for a ring the caller keeps split.
+    /// [`prepare`](Self::prepare) for a ring the caller keeps split
+    /// (its parts must be those of the receiver's ring).
     ///
     /// # Errors
     ///
@@ -195,13 +203,15 @@ impl<'z> IoUringReceiver<'z> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a socket that is not live; a full
+    /// [`Error::InvalidConfig`] for a socket that is not live;
+    /// [`Error::WrongRing`] for a ring other than the receiver's; a full
     /// submission queue that cannot be submitted.
     pub fn cancel<S: squeue::EntryMarker>(
         &mut self,
         conn: ConnId,
         ring: &mut IoUring<S, cqueue::Entry32>,
     ) -> Result<Option<Recv<'z>>> {
+        self.check_ring(ring)?;
         let (submitter, mut sq, _) = ring.split();
         let made = self
             .core
@@ -218,11 +228,13 @@ impl<'z> IoUringReceiver<'z> {
     ///
     /// # Errors
     ///
-    /// A full submission queue that cannot be submitted.
+    /// [`Error::WrongRing`] for a ring other than the receiver's; a full
+    /// submission queue that cannot be submitted.
     pub fn shutdown<S: squeue::EntryMarker>(
         &mut self,
         ring: &mut IoUring<S, cqueue::Entry32>,
     ) -> Result<()> {
+        self.check_ring(ring)?;
         let (submitter, mut sq, _) = ring.split();
         self.core
             .cancel_all(&mut |sqe| push(&submitter, &mut sq, sqe))
@@ -272,6 +284,15 @@ impl<'z> IoUringReceiver<'z> {
             reason: "the final completions of the cancelled receives did not arrive within \
                      about two seconds",
         })
+    }
+
+    /// Refuses a ring whose descriptor number is not the receiver's.
+    fn check_ring<S: squeue::EntryMarker>(&self, ring: &IoUring<S, cqueue::Entry32>) -> Result<()> {
+        if ring.as_raw_fd() == self.ring_number {
+            Ok(())
+        } else {
+            Err(Error::WrongRing)
+        }
     }
 
     /// Sockets not yet finished.
