@@ -122,8 +122,9 @@ fn ensure_toolchain(toolchain: &str, components: &[&str]) -> Result<(), String> 
 
 /// Each library crate on its own, as a user depends on it: `zcrx-uapi`
 /// alone, `zcrx-uapi` + `zcrx-ring`, all three; default features off where
-/// that makes sense, and the `io-uring` interop on. `cargo check -p X`
-/// resolves the features of `X` alone (resolver 3), not the workspace's.
+/// that makes sense, and the `io-uring` interop on (clippy, warnings
+/// denied). `-p X` resolves the features of `X` alone (resolver 3), not the
+/// workspace's, which turns `io-uring` on through `zcrx-examples`.
 /// Then `cargo package` of the three together: each packaged crate is built
 /// from its `.crate` file with every feature (as docs.rs builds it), its
 /// unpublished path dependencies served from the same run (cargo packages
@@ -132,8 +133,9 @@ fn ensure_toolchain(toolchain: &str, components: &[&str]) -> Result<(), String> 
 /// and file lists, not of the working tree.
 fn standalone_steps() -> Vec<Step> {
     let check = |name, args: &[&str]| {
-        let mut all = vec!["check", "--all-targets"];
+        let mut all = vec!["clippy", "--all-targets"];
         all.extend_from_slice(args);
+        all.extend_from_slice(&["--", "-D", "warnings"]);
         step(name, &all)
     };
     vec![
