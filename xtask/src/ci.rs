@@ -150,13 +150,8 @@ fn standalone_steps() -> Vec<Step> {
             &["-p", "zcrx-notif"],
         ),
         check(
-            "alone: zcrx-notif + zcrx-ring, io-uring",
-            &[
-                "-p",
-                "zcrx-notif",
-                "--features",
-                "io-uring,zcrx-ring/io-uring",
-            ],
+            "alone: zcrx-notif --features io-uring",
+            &["-p", "zcrx-notif", "--features", "io-uring"],
         ),
         step(
             "cargo package (zcrx-uapi, zcrx-ring, zcrx-notif)",

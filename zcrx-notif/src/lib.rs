@@ -135,8 +135,8 @@
 //!
 //! `io-uring` (off by default): [`RawCompletion`] for the `io-uring`
 //! crate's completion entries (module `io_uring`), for rings of
-//! that crate (`zcrx-ring`'s feature of the same name registers on them).
-//! That crate needs `std`.
+//! that crate; it turns on `zcrx-ring`'s feature of the same name, which
+//! registers and receives on them. That crate needs `std`.
 #![no_std]
 // docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
