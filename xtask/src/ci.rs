@@ -264,6 +264,27 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
         s.env.push(("MIRIFLAGS", "-Zmiri-tree-borrows".to_owned()));
         steps.push(s);
         let mut s = toolchain_step(
+            "miri (io-uring conversions)",
+            "nightly",
+            &[
+                "miri",
+                "test",
+                "-p",
+                "zcrx-ring",
+                "--features",
+                "io-uring",
+                "--lib",
+                "--",
+                "io_uring::layout::tests::values",
+                "io_uring::layout::tests::parameters",
+                "io_uring::layout::tests::zcrx_structs",
+                "io_uring::receiver::tests::completions",
+                "io_uring::epoch",
+            ],
+        );
+        s.env.push(("MIRIFLAGS", "-Zmiri-tree-borrows".to_owned()));
+        steps.push(s);
+        let mut s = toolchain_step(
             "miri (zcrx-uapi)",
             "nightly",
             &["miri", "test", "-p", "zcrx-uapi", "--lib"],
