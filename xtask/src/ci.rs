@@ -120,6 +120,56 @@ fn ensure_toolchain(toolchain: &str, components: &[&str]) -> Result<(), String> 
     Ok(())
 }
 
+/// Each library crate on its own, as a user depends on it: `zcrx-uapi`
+/// alone, `zcrx-uapi` + `zcrx-ring`, all three; default features off where
+/// that makes sense, and the `io-uring` interop on (clippy, warnings
+/// denied). `-p X` resolves the features of `X` alone (resolver 3), not the
+/// workspace's, which turns `io-uring` on through `zcrx-examples`.
+/// Then `cargo package` of the three together: each packaged crate is built
+/// from its `.crate` file with every feature (as docs.rs builds it), its
+/// unpublished path dependencies served from the same run (cargo packages
+/// several `-p` together through a temporary local registry; no
+/// `--no-verify` needed). `--allow-dirty`: the check is of the manifests
+/// and file lists, not of the working tree.
+fn standalone_steps() -> Vec<Step> {
+    let check = |name, args: &[&str]| {
+        let mut all = vec!["clippy", "--all-targets"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--", "-D", "warnings"]);
+        step(name, &all)
+    };
+    vec![
+        check("alone: zcrx-uapi (default features)", &["-p", "zcrx-uapi"]),
+        check("alone: zcrx-ring (default features)", &["-p", "zcrx-ring"]),
+        check(
+            "alone: zcrx-ring --features io-uring",
+            &["-p", "zcrx-ring", "--features", "io-uring"],
+        ),
+        check(
+            "alone: zcrx-notif (default features)",
+            &["-p", "zcrx-notif"],
+        ),
+        check(
+            "alone: zcrx-notif --features io-uring",
+            &["-p", "zcrx-notif", "--features", "io-uring"],
+        ),
+        step(
+            "cargo package (zcrx-uapi, zcrx-ring, zcrx-notif)",
+            &[
+                "package",
+                "--allow-dirty",
+                "--all-features",
+                "-p",
+                "zcrx-uapi",
+                "-p",
+                "zcrx-ring",
+                "-p",
+                "zcrx-notif",
+            ],
+        ),
+    ]
+}
+
 fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
     let mut steps = vec![
         step("fmt", &["fmt", "--all", "--", "--check"]),
@@ -169,6 +219,7 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
         step("regen-abi --check", &["xtask", "regen-abi", "--check"]),
         step("benches compile", &["build", "-p", "benches", "--benches"]),
     ];
+    steps.extend(standalone_steps());
     if !args.quick {
         let msrv = msrv(root)?;
         ensure_toolchain(&msrv, &[])?;
@@ -208,6 +259,27 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
                 "refill::",
                 "--skip",
                 "arbitrary",
+            ],
+        );
+        s.env.push(("MIRIFLAGS", "-Zmiri-tree-borrows".to_owned()));
+        steps.push(s);
+        let mut s = toolchain_step(
+            "miri (io-uring conversions)",
+            "nightly",
+            &[
+                "miri",
+                "test",
+                "-p",
+                "zcrx-ring",
+                "--features",
+                "io-uring",
+                "--lib",
+                "--",
+                "io_uring::layout::tests::values",
+                "io_uring::layout::tests::parameters",
+                "io_uring::layout::tests::zcrx_structs",
+                "io_uring::receiver::tests::completions",
+                "io_uring::epoch",
             ],
         );
         s.env.push(("MIRIFLAGS", "-Zmiri-tree-borrows".to_owned()));

@@ -130,12 +130,23 @@
 //! The crate uses neither `std` nor `alloc` (the clock of the re-arm policy
 //! and the stats meter is `CLOCK_MONOTONIC` through rustix); whether
 //! `zcrx-ring` needs `std` is its own feature.
+//!
+//! # Features
+//!
+//! `io-uring` (off by default): [`RawCompletion`] for the `io-uring`
+//! crate's completion entries (module `io_uring`), for rings of
+//! that crate; it turns on `zcrx-ring`'s feature of the same name, which
+//! registers and receives on them. That crate needs `std`.
 #![no_std]
+// docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod arm;
 pub mod config;
 pub mod deliver;
 pub mod error;
+#[cfg(feature = "io-uring")]
+pub mod io_uring;
 pub mod kind;
 pub mod stats;
 pub mod support;

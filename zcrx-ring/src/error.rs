@@ -76,6 +76,15 @@ pub enum Error {
         /// The operation (`IORING_REGISTER_ZCRX_IFQ`, `IORING_REGISTER_QUERY`).
         op: &'static str,
     },
+    /// The ring was set up without flags ZCRX needs: `IORING_SETUP_DEFER_TASKRUN`
+    /// (the kernel refuses ZCRX registration otherwise; it needs
+    /// `IORING_SETUP_SINGLE_ISSUER`) and 32-byte completions
+    /// (`IORING_SETUP_CQE32`, or `IORING_SETUP_CQE_MIXED` where the ring
+    /// reads mixed sizes). Refused before any system call.
+    RingSetup {
+        /// The flags the ring lacks.
+        missing: zcrx_uapi::SetupFlags,
+    },
     /// The instance is registered on (or imported into) another ring than
     /// the receive loop's, or by code outside this crate: its completions
     /// never arrive on this ring.
@@ -195,6 +204,16 @@ impl fmt::Display for Error {
                 "{op}: refused from this thread (EEXIST): a SINGLE_ISSUER ring takes submissions \
                  and registrations only from the thread that created (or enabled) it"
             ),
+            Error::RingSetup { missing } => {
+                f.write_str("the ring was set up without ")?;
+                for (i, (name, _)) in missing.iter_names().enumerate() {
+                    let sep = if i == 0 { "" } else { " | " };
+                    write!(f, "{sep}IORING_SETUP_{name}")?;
+                }
+                f.write_str(
+                    ", which ZCRX needs (SINGLE_ISSUER | DEFER_TASKRUN and 32-byte completions)",
+                )
+            }
             Error::WrongRing => f.write_str(
                 "the ZCRX instance is not registered on (or imported into) this receiver's ring",
             ),
@@ -240,9 +259,10 @@ impl From<Error> for std::io::Error {
             Error::InvalidConfig { .. } => std::io::ErrorKind::InvalidInput,
             Error::KernelValue { .. } => std::io::ErrorKind::InvalidData,
             Error::QueueBusy { .. } => std::io::ErrorKind::ResourceBusy,
-            Error::WrongThread { .. } | Error::WrongRing | Error::HeaderSplitOff { .. } => {
-                std::io::ErrorKind::InvalidInput
-            }
+            Error::WrongThread { .. }
+            | Error::WrongRing
+            | Error::RingSetup { .. }
+            | Error::HeaderSplitOff { .. } => std::io::ErrorKind::InvalidInput,
             Error::QueueOutOfRange { .. } => std::io::ErrorKind::NotFound,
             Error::LockedMemoryLimit { .. } => std::io::ErrorKind::OutOfMemory,
             _ => match e.errno() {

@@ -100,6 +100,8 @@
 //! assert_eq!(off & !IORING_ZCRX_AREA_MASK, 0x2000);
 //! ```
 #![no_std]
+// docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 pub mod abi;

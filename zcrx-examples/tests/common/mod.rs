@@ -23,6 +23,7 @@ pub fn bin(name: &str) -> PathBuf {
         "zcrx-send" => env!("CARGO_BIN_EXE_zcrx-send"),
         "zcrx-info" => env!("CARGO_BIN_EXE_zcrx-info"),
         "zcrx-demo" => env!("CARGO_BIN_EXE_zcrx-demo"),
+        "zcrx-io-uring" => env!("CARGO_BIN_EXE_zcrx-io-uring"),
         other => panic!("no program {other} in zcrx-examples"),
     };
     let built = PathBuf::from(built);
