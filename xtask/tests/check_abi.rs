@@ -251,3 +251,34 @@ fn a_missing_c_compiler_exits_2() {
     assert!(all.contains("no C compiler found"), "{all}");
     assert!(all.contains("$CC=/nonexistent/cc"), "{all}");
 }
+
+/// Without clang (and without a way to install it) the check names the
+/// Debian package and exits 2.
+#[test]
+fn a_missing_clang_is_named_with_its_package() {
+    let Some(tree) = pinned_headers("7.3", "7.3.4") else {
+        return;
+    };
+    let Some(cc) = ["/usr/bin/cc", "/usr/bin/gcc"]
+        .into_iter()
+        .find(|c| Path::new(c).is_file())
+    else {
+        eprintln!("SKIPPED: no /usr/bin/cc");
+        return;
+    };
+    // An empty PATH: no clang, and no apt-get to install it with.
+    let out = xtask()
+        .env(
+            "PATH",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("empty-path"),
+        )
+        .env("CC", cc)
+        .args(["check-abi", "--headers"])
+        .arg(&tree)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("`clang` is not installed"), "{all}");
+    assert!(all.contains("apt-get install -y clang"), "{all}");
+}

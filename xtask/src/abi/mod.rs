@@ -3,8 +3,8 @@
 //!
 //! The crate side is read from [`zcrx_uapi::abi`] (the tables the crate's
 //! own compiler computes); the header side comes from the C compiler
-//! ([`cprobe`]: sizes, alignments, offsets, values) and from a small parser
-//! of the header text ([`cparse`]: which items and member types exist).
+//! ([`cprobe`]: sizes, alignments, offsets, values) and from clang's front
+//! end ([`clang`]: which items and member types each header declares).
 //! [`compare`] applies the version rules; [`regen`] writes the offline
 //! snapshot test.
 //!
@@ -13,8 +13,8 @@
 //! (bad `--headers`, no C compiler, no registry …), with a message naming
 //! the cause.
 
+pub mod clang;
 pub mod compare;
-pub mod cparse;
 pub mod cprobe;
 pub mod fetch;
 pub mod headers;
@@ -70,13 +70,13 @@ pub enum AbiError {
         /// The tree under test.
         tree: PathBuf,
     },
-    /// A header could not be parsed.
-    Parse {
-        /// The header.
-        file: PathBuf,
+    /// Clang's output could not be read.
+    FrontEnd {
         /// What went wrong.
-        err: cparse::ParseError,
+        detail: String,
     },
+    /// A tool is missing and could not be installed.
+    MissingTool(String),
     /// `--kernel-version` names no pinned kernel.
     UnknownKernel {
         /// What was asked for.
@@ -141,9 +141,8 @@ impl fmt::Display for AbiError {
                 "the C compiler took {header} from {used}, not from the tree under test ({})",
                 tree.display()
             ),
-            AbiError::Parse { file, err } => {
-                write!(f, "cannot parse {}: {err}", file.display())
-            }
+            AbiError::FrontEnd { detail } => write!(f, "clang: {detail}"),
+            AbiError::MissingTool(msg) => f.write_str(msg),
             AbiError::UnknownKernel { asked, pinned } => write!(
                 f,
                 "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for \
@@ -247,7 +246,9 @@ pub struct Checked {
 /// Runs the whole check against one tree.
 pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> {
     let krate = CrateAbi::current();
-    let parsed = ParsedHeaders::read(&tree)?;
+    let clang = crate::debian::ensure_tool("clang", "clang")
+        .map_err(|e| AbiError::MissingTool(e.to_string()))?;
+    let parsed = ParsedHeaders::read(&tree, &clang)?;
     let req = compare::request(&krate, &parsed);
     let probe = cprobe::probe(cc, &tree, &req)?;
     let report = compare::compare(&krate, &parsed, &probe);
