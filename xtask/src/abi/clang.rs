@@ -105,6 +105,41 @@ pub struct CEnumerator {
     pub enum_tag: Option<String>,
 }
 
+/// One `#define`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CDefine {
+    /// The macro's name.
+    pub name: String,
+    /// Whether it takes parameters (`#define F(x) ...`).
+    pub function_like: bool,
+    /// The replacement text, trimmed (empty for an include guard).
+    pub body: String,
+}
+
+impl CDefine {
+    /// Parses what follows `#define ` on a line of `clang -E -dD` output.
+    pub fn parse(rest: &str) -> Option<Self> {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        if end == 0 {
+            return None;
+        }
+        let after = &rest[end..];
+        let function_like = after.starts_with('(');
+        let body = if function_like {
+            after.split_once(')').map_or("", |(_, b)| b)
+        } else {
+            after
+        };
+        Some(CDefine {
+            name: rest[..end].to_owned(),
+            function_like,
+            body: body.trim().to_owned(),
+        })
+    }
+}
+
 /// Everything a header declares that the ABI check cares about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CHeader {
@@ -112,8 +147,8 @@ pub struct CHeader {
     pub structs: Vec<CStruct>,
     /// Enumerators, in order.
     pub enumerators: Vec<CEnumerator>,
-    /// Macro names (`#define`), in order.
-    pub defines: Vec<String>,
+    /// Macro definitions, in order.
+    pub defines: Vec<CDefine>,
 }
 
 impl CHeader {
@@ -131,7 +166,14 @@ impl CHeader {
         self.structs.retain(|s| has(&s.name));
         self.enumerators
             .retain(|e| has(&e.name) || e.enum_tag.as_deref().is_some_and(has));
-        self.defines.retain(|d| has(d));
+        self.defines.retain(|d| has(&d.name));
+    }
+
+    /// Adds everything `other` declares.
+    pub fn extend(&mut self, other: &CHeader) {
+        self.structs.extend_from_slice(&other.structs);
+        self.enumerators.extend_from_slice(&other.enumerators);
+        self.defines.extend_from_slice(&other.defines);
     }
 }
 
@@ -171,9 +213,9 @@ pub fn declarations(
         }
     }
     let macros = run(clang, tree, &source, &["-E", "-dD"])?;
-    for (file, name) in defines(&macros) {
+    for (file, define) in defines(&macros) {
         if let Some(rel) = relative(file) {
-            out.entry(rel).or_default().defines.push(name.to_owned());
+            out.entry(rel).or_default().defines.push(define);
         }
     }
     Ok(out)
@@ -295,9 +337,9 @@ fn record_members(record: &Value, out: &mut Vec<CMember>) {
     }
 }
 
-/// `(file, macro name)` of every `#define` in `clang -E -dD` output, the
-/// file taken from the preceding line marker (`# 12 "path" 1`).
-fn defines(preprocessed: &str) -> Vec<(&str, &str)> {
+/// `(file, macro)` of every `#define` in `clang -E -dD` output, the file
+/// taken from the preceding line marker (`# 12 "path" 1`).
+fn defines(preprocessed: &str) -> Vec<(&str, CDefine)> {
     let mut file = "";
     let mut out = Vec::new();
     for line in preprocessed.lines() {
@@ -305,13 +347,8 @@ fn defines(preprocessed: &str) -> Vec<(&str, &str)> {
             if let Some((_, quoted)) = rest.split_once(" \"") {
                 file = quoted.rsplit_once('"').map_or(quoted, |(f, _)| f);
             }
-        } else if let Some(rest) = line.strip_prefix("#define ") {
-            let end = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(rest.len());
-            if end > 0 {
-                out.push((file, &rest[..end]));
-            }
+        } else if let Some(define) = line.strip_prefix("#define ").and_then(CDefine::parse) {
+            out.push((file, define));
         }
     }
     out
@@ -413,14 +450,18 @@ mod tests {
                    # 1 \"/t/linux/io_uring/zcrx.h\" 1\n#define LINUX_IO_ZCRX_H \n\
                    #define IORING_ZCRX_AREA_SHIFT 48\n#define F(x) ((x) + 1)\n\
                    # 14 \"/t/linux/io_uring.h\" 2\n#define IORING_SETUP_X (1U << 2)\n";
+        let found: Vec<String> = defines(out)
+            .iter()
+            .map(|(f, d)| format!("{f} {} {} {:?}", d.name, d.function_like, d.body))
+            .collect();
         assert_eq!(
-            defines(out),
+            found,
             [
-                ("<built-in>", "__STDC__"),
-                ("/t/linux/io_uring/zcrx.h", "LINUX_IO_ZCRX_H"),
-                ("/t/linux/io_uring/zcrx.h", "IORING_ZCRX_AREA_SHIFT"),
-                ("/t/linux/io_uring/zcrx.h", "F"),
-                ("/t/linux/io_uring.h", "IORING_SETUP_X"),
+                "<built-in> __STDC__ false \"1\"",
+                "/t/linux/io_uring/zcrx.h LINUX_IO_ZCRX_H false \"\"",
+                "/t/linux/io_uring/zcrx.h IORING_ZCRX_AREA_SHIFT false \"48\"",
+                "/t/linux/io_uring/zcrx.h F true \"((x) + 1)\"",
+                "/t/linux/io_uring.h IORING_SETUP_X false \"(1U << 2)\"",
             ]
         );
     }

@@ -148,7 +148,7 @@ pub fn request(krate: &CrateAbi<'_>, parsed: &ParsedHeaders) -> ProbeRequest {
             req.consts.insert(e.name.clone());
         }
         for d in &h.defines {
-            req.consts.insert(d.clone());
+            req.consts.insert(d.name.clone());
         }
     }
     req
@@ -489,7 +489,7 @@ impl Comparer<'_> {
                 names.push((s.name.clone(), "struct".into()));
             }
             let enumerators = hdr.enumerators.iter().map(|e| (&e.name, "enumerator"));
-            let defines = hdr.defines.iter().map(|d| (d, "#define"));
+            let defines = hdr.defines.iter().map(|d| (&d.name, "#define"));
             for (name, kind) in enumerators.chain(defines) {
                 if self.krate.find_const(name).is_none() && !self.krate.is_omitted(name) {
                     let value = match self.probe.consts.get(name) {
@@ -526,7 +526,7 @@ impl Comparer<'_> {
                 in_files.insert((path, &e.name));
             }
             for d in &hdr.defines {
-                in_files.insert((path, d));
+                in_files.insert((path, &d.name));
             }
         }
         let h = self.h;
@@ -759,7 +759,7 @@ mod tests {
         };
         let parsed = ParsedHeaders {
             files: vec![("linux/io_uring/zcrx.h", header(&members, enums))],
-            io_uring: None,
+            ..Default::default()
         };
         let mut probe = ProbeResult {
             version_code: (6 << 16) | (19 << 8) | 13,

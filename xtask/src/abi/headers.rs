@@ -97,6 +97,9 @@ pub struct ParsedHeaders {
     /// All of `linux/io_uring.h`, for the member types of its structs (its
     /// items are not all mirrored, so it is not searched for missing ones).
     pub io_uring: Option<CHeader>,
+    /// Everything the tree's files declare (these headers and what they
+    /// include): what the C compiler is asked to measure.
+    pub all: CHeader,
 }
 
 impl ParsedHeaders {
@@ -109,6 +112,8 @@ impl ParsedHeaders {
             .filter(|h| tree.has(h))
             .collect();
         let mut decls = clang::declarations(clang, tree, &present)?;
+        let mut all = CHeader::default();
+        decls.values().for_each(|h| all.extend(h));
         let io_uring = decls.remove(IO_URING).unwrap_or_default();
         let mut files = Vec::new();
         if tree.has(ZCRX) {
@@ -124,6 +129,7 @@ impl ParsedHeaders {
         Ok(Self {
             files,
             io_uring: Some(io_uring),
+            all,
         })
     }
 }

@@ -157,11 +157,7 @@ impl fmt::Display for AbiError {
 
 impl std::error::Error for AbiError {}
 
-/// The workspace root (the parent of the xtask crate).
-pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
+pub use crate::debian::workspace_root;
 
 /// The cargo target directory (`$CARGO_TARGET_DIR` or `<workspace>/target`).
 pub fn target_dir() -> PathBuf {
@@ -250,7 +246,7 @@ pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> 
         .map_err(|e| AbiError::MissingTool(e.to_string()))?;
     let parsed = ParsedHeaders::read(&tree, &clang)?;
     let req = compare::request(&krate, &parsed);
-    let probe = cprobe::probe(cc, &tree, &req)?;
+    let probe = cprobe::probe(cc, &tree, &parsed.all, &req)?;
     let report = compare::compare(&krate, &parsed, &probe);
     Ok(Checked { tree, report })
 }

@@ -243,10 +243,12 @@ fn report_check(committed: &str, fresh: &str, fresh_path: &std::path::Path, labe
 /// The formatted snapshot for one tree.
 pub fn snapshot_for(tree: &HeaderTree, cc: &cprobe::Compiler) -> Result<String, AbiError> {
     let krate = CrateAbi::current();
-    // The snapshot needs only the crate's items: no header parsing.
-    let parsed = super::headers::ParsedHeaders::default();
-    let req = super::compare::request(&krate, &parsed);
-    let probe = cprobe::probe(cc, tree, &req)?;
+    let clang = crate::debian::ensure_tool("clang", "clang")
+        .map_err(|e| AbiError::MissingTool(e.to_string()))?;
+    let declared = super::headers::ParsedHeaders::read(tree, &clang)?.all;
+    // The snapshot holds only the crate's items.
+    let req = super::compare::request(&krate, &Default::default());
+    let probe = cprobe::probe(cc, tree, &declared, &req)?;
     rustfmt(&generate(&krate, &probe, &tree.label))
 }
 
