@@ -16,22 +16,28 @@
 pub mod clang;
 pub mod compare;
 pub mod cprobe;
-pub mod fetch;
 pub mod headers;
 pub mod regen;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::debian::{self, FetchError};
+use crate::pins;
 use compare::{CrateAbi, Report};
 use cprobe::Compiler;
 use headers::{HeaderTree, ParsedHeaders};
 
 /// Why a command could not run (exit status 2).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AbiError {
     /// `--headers DIR` is not a uapi include tree.
+    #[error(
+        "{} is not a Linux uapi include tree: {reason} (expected a directory holding \
+         linux/io_uring.h and linux/version.h, such as /usr/include or the usr/include of \
+         `make headers_install`)",
+        dir.display()
+    )]
     NoHeaders {
         /// The directory given.
         dir: PathBuf,
@@ -39,11 +45,13 @@ pub enum AbiError {
         reason: String,
     },
     /// No usable C compiler.
+    #[error("no C compiler found (tried {}); install gcc or clang, or set $CC", tried.join(", "))]
     NoCompiler {
         /// What was tried.
         tried: Vec<String>,
     },
-    /// The probe did not compile for a reason other than absent items.
+    /// A compiler failed on the generated file (or clang on the headers).
+    #[error("the C compiler ({compiler}) failed on {}:\n{detail}", c_file.display())]
     CompileFailed {
         /// Which compiler.
         compiler: String,
@@ -53,6 +61,7 @@ pub enum AbiError {
         detail: String,
     },
     /// The compiled probe failed to run.
+    #[error("the compiled probe {} failed: {detail}", exe.display())]
     ProbeFailed {
         /// The executable.
         exe: PathBuf,
@@ -60,8 +69,13 @@ pub enum AbiError {
         detail: String,
     },
     /// The probe printed something unexpected.
+    #[error("unexpected probe output: {0:?}")]
     ProbeOutput(String),
     /// The compiler took a header from outside the tree under test.
+    #[error(
+        "the C compiler took {header} from {used}, not from the tree under test ({})",
+        tree.display()
+    )]
     HeadersOutsideTree {
         /// The header in question.
         header: &'static str,
@@ -71,13 +85,19 @@ pub enum AbiError {
         tree: PathBuf,
     },
     /// Clang's output could not be read.
+    #[error("clang: {detail}")]
     FrontEnd {
         /// What went wrong.
         detail: String,
     },
-    /// A tool is missing and could not be installed.
-    MissingTool(String),
+    /// A tool (clang) is missing and could not be installed.
+    #[error("{0}")]
+    MissingTool(FetchError),
     /// `--kernel-version` names no pinned kernel.
+    #[error(
+        "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for any other \
+         uapi tree"
+    )]
     UnknownKernel {
         /// What was asked for.
         asked: String,
@@ -85,8 +105,10 @@ pub enum AbiError {
         pinned: String,
     },
     /// Pinned headers could not be obtained.
-    Fetch(String),
+    #[error("cannot obtain the pinned headers: {0}")]
+    Fetch(FetchError),
     /// An I/O operation failed.
+    #[error("cannot {what}: {err}")]
     Io {
         /// What was being done.
         what: String,
@@ -94,6 +116,7 @@ pub enum AbiError {
         err: std::io::Error,
     },
     /// `rustfmt` could not format the generated test.
+    #[error("rustfmt failed: {0}")]
     Rustfmt(String),
 }
 
@@ -107,55 +130,10 @@ impl AbiError {
     }
 }
 
-impl fmt::Display for AbiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AbiError::NoHeaders { dir, reason } => write!(
-                f,
-                "{} is not a Linux uapi include tree: {reason} (expected a directory holding \
-                 linux/io_uring.h and linux/version.h, such as /usr/include or the usr/include \
-                 of `make headers_install`)",
-                dir.display()
-            ),
-            AbiError::NoCompiler { tried } => write!(
-                f,
-                "no C compiler found (tried {}); install gcc or clang, or set $CC",
-                tried.join(", ")
-            ),
-            AbiError::CompileFailed {
-                compiler,
-                c_file,
-                detail,
-            } => write!(
-                f,
-                "the C compiler ({compiler}) failed on {} for a reason other than missing \
-                 items:\n{detail}",
-                c_file.display()
-            ),
-            AbiError::ProbeFailed { exe, detail } => {
-                write!(f, "the compiled probe {} failed: {detail}", exe.display())
-            }
-            AbiError::ProbeOutput(line) => write!(f, "unexpected probe output: {line:?}"),
-            AbiError::HeadersOutsideTree { header, used, tree } => write!(
-                f,
-                "the C compiler took {header} from {used}, not from the tree under test ({})",
-                tree.display()
-            ),
-            AbiError::FrontEnd { detail } => write!(f, "clang: {detail}"),
-            AbiError::MissingTool(msg) => f.write_str(msg),
-            AbiError::UnknownKernel { asked, pinned } => write!(
-                f,
-                "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for \
-                 any other uapi tree"
-            ),
-            AbiError::Fetch(msg) => write!(f, "cannot obtain the pinned headers: {msg}"),
-            AbiError::Io { what, err } => write!(f, "cannot {what}: {err}"),
-            AbiError::Rustfmt(msg) => write!(f, "rustfmt failed: {msg}"),
-        }
-    }
+/// Clang from Debian's `clang` package (installed as root when missing).
+pub fn clang() -> Result<PathBuf, AbiError> {
+    crate::debian::ensure_tool("clang", "clang").map_err(AbiError::MissingTool)
 }
-
-impl std::error::Error for AbiError {}
 
 pub use crate::debian::workspace_root;
 
@@ -220,13 +198,26 @@ pub enum Source {
     Pinned(Option<String>),
 }
 
+/// Every pinned series, newest first (what `--all-pinned` checks).
+fn pinned_series() -> Vec<&'static str> {
+    pins::PINS.iter().map(|p| p.series).collect()
+}
+
 /// Opens the tree of `source`, fetching a pinned package if needed.
 pub fn open_tree(source: &Source, cc: &Compiler) -> Result<HeaderTree, AbiError> {
     match source {
         Source::Dir(dir) => HeaderTree::open(dir, None, cc),
         Source::Pinned(sel) => {
-            let fetched = fetch::pinned_headers(sel.as_deref())?;
-            HeaderTree::open(&fetched.include, Some(fetched.label), cc)
+            let pin = match sel.as_deref() {
+                None => pins::default_pin(),
+                Some(s) => pins::pin(s).map_err(|_| AbiError::UnknownKernel {
+                    asked: s.to_owned(),
+                    pinned: pinned_series().join(", "),
+                })?,
+            };
+            let f = debian::uapi_headers(pin).map_err(AbiError::Fetch)?;
+            let label = format!("{} {}", f.package, f.version);
+            HeaderTree::open(&f.include_dir(), Some(label), cc)
         }
     }
 }
@@ -242,9 +233,7 @@ pub struct Checked {
 /// Runs the whole check against one tree.
 pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> {
     let krate = CrateAbi::current();
-    let clang = crate::debian::ensure_tool("clang", "clang")
-        .map_err(|e| AbiError::MissingTool(e.to_string()))?;
-    let parsed = ParsedHeaders::read(&tree, &clang)?;
+    let parsed = ParsedHeaders::read(&tree, &clang()?)?;
     let req = compare::request(&krate, &parsed);
     let probe = cprobe::probe(cc, &tree, &parsed.all, &req)?;
     let report = compare::compare(&krate, &parsed, &probe);
@@ -332,7 +321,7 @@ pub fn check_abi(args: &CheckArgs) -> ExitCode {
     let sources: Vec<Source> = if let Some(dir) = &args.headers {
         vec![Source::Dir(dir.clone())]
     } else if args.all_pinned {
-        fetch::pinned_selectors()
+        pinned_series()
             .into_iter()
             .map(|s| Source::Pinned(Some(s.to_string())))
             .collect()

@@ -1,15 +1,15 @@
 //! [`FetchError`]: why a Debian package could not be obtained.
 
-use std::fmt;
 use std::io;
 
 /// Why a package could not be obtained. Every variant names the cause;
 /// callers print it and exit with [`FetchError::EXIT_CODE`] (2).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
     /// A program or file this needs is not installed, and could not be
     /// installed (not root, or not a Debian system).
+    #[error("`{tool}` is not installed ({detail}); install it with `apt-get install -y {package}`")]
     MissingTool {
         /// The program (`dpkg-deb`, `clang`) or file (the keyring).
         tool: String,
@@ -19,6 +19,7 @@ pub enum FetchError {
         detail: String,
     },
     /// The registry could not be reached.
+    #[error("the Debian registry is unreachable ({url}): {detail}")]
     Unreachable {
         /// The URL or mirror.
         url: String,
@@ -27,6 +28,7 @@ pub enum FetchError {
     },
     /// The package (at that version, or any of its series) is not in the
     /// archive.
+    #[error("{package} {version} is not in the Debian archive: {detail}")]
     NotInArchive {
         /// The package.
         package: String,
@@ -39,6 +41,7 @@ pub enum FetchError {
     /// whose signature does not check against Debian's archive keyring, or
     /// a `.deb` whose SHA-256 is not the one pinned or signed. Nothing of it
     /// is used.
+    #[error("refused {what}: {reason}")]
     Refused {
         /// What was refused (a file, an index).
         what: String,
@@ -46,6 +49,7 @@ pub enum FetchError {
         reason: String,
     },
     /// The package was obtained but does not hold what was expected.
+    #[error("{package} {version}: {reason}")]
     BadPackage {
         /// The package.
         package: String,
@@ -55,6 +59,7 @@ pub enum FetchError {
         reason: String,
     },
     /// A local file operation or tool failed.
+    #[error("{action}: {source}")]
     Io {
         /// What was being done.
         action: String,
@@ -72,51 +77,6 @@ impl FetchError {
         FetchError::Io {
             action: action.into(),
             source,
-        }
-    }
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::MissingTool {
-                tool,
-                package,
-                detail,
-            } => write!(
-                f,
-                "`{tool}` is not installed ({detail}); install it with \
-                 `apt-get install -y {package}`"
-            ),
-            FetchError::Unreachable { url, detail } => {
-                write!(f, "the Debian registry is unreachable ({url}): {detail}")
-            }
-            FetchError::NotInArchive {
-                package,
-                version,
-                detail,
-            } => write!(
-                f,
-                "{package} {version} is not in the Debian archive: {detail}"
-            ),
-            FetchError::Refused { what, reason } => {
-                write!(f, "refused {what}: {reason}")
-            }
-            FetchError::BadPackage {
-                package,
-                version,
-                reason,
-            } => write!(f, "{package} {version}: {reason}"),
-            FetchError::Io { action, source } => write!(f, "{action}: {source}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            FetchError::Io { source, .. } => Some(source),
-            _ => None,
         }
     }
 }

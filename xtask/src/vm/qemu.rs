@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -135,26 +136,24 @@ pub struct Ended {
 }
 
 /// Set by the SIGINT/SIGTERM/SIGHUP handler; the boot loop then kills QEMU.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// Installs the handler that turns Ctrl-C (and SIGTERM, SIGHUP) into a clean
-/// stop: QEMU is killed and the run fails with "interrupted".
+/// stop: QEMU is killed and the run fails with "interrupted". (Where it
+/// cannot be installed, a signal ends xtask, and QEMU with it.)
 pub fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; `signal` with a valid handler has no other
-        // preconditions.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = INTERRUPTED.get_or_init(Arc::default);
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
     }
 }
 
 /// Whether a stop was requested by a signal.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
 }
 
 /// Kills and reaps QEMU when dropped: on every way out of [`run`], including
