@@ -71,19 +71,6 @@ pub enum AbiError {
     /// The probe printed something unexpected.
     #[error("unexpected probe output: {0:?}")]
     ProbeOutput(String),
-    /// The compiler took a header from outside the tree under test.
-    #[error(
-        "the C compiler took {header} from {used}, not from the tree under test ({})",
-        tree.display()
-    )]
-    HeadersOutsideTree {
-        /// The header in question.
-        header: &'static str,
-        /// Where the compiler found it.
-        used: String,
-        /// The tree under test.
-        tree: PathBuf,
-    },
     /// Clang's output could not be read.
     #[error("clang: {detail}")]
     FrontEnd {
