@@ -118,7 +118,7 @@ impl AbiError {
 }
 
 /// Clang from Debian's `clang` package (installed as root when missing).
-pub fn clang() -> Result<PathBuf, AbiError> {
+pub fn find_clang() -> Result<PathBuf, AbiError> {
     crate::debian::ensure_tool("clang", "clang").map_err(AbiError::MissingTool)
 }
 
@@ -220,7 +220,7 @@ pub struct Checked {
 /// Runs the whole check against one tree.
 pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> {
     let krate = CrateAbi::current();
-    let parsed = ParsedHeaders::read(&tree, &clang()?)?;
+    let parsed = ParsedHeaders::read(&tree, &find_clang()?)?;
     let req = compare::request(&krate, &parsed);
     let probe = cprobe::probe(cc, &tree, &parsed.all, &req)?;
     let report = compare::compare(&krate, &parsed, &probe);

@@ -223,7 +223,7 @@ fn report_check(committed: &str, fresh: &str, fresh_path: &std::path::Path, labe
 /// The formatted snapshot for one tree.
 pub fn snapshot_for(tree: &HeaderTree, cc: &cprobe::Compiler) -> Result<String, AbiError> {
     let krate = CrateAbi::current();
-    let declared = super::headers::ParsedHeaders::read(tree, &super::clang()?)?.all;
+    let declared = super::headers::ParsedHeaders::read(tree, &super::find_clang()?)?.all;
     // The snapshot holds only the crate's items.
     let req = super::compare::request(&krate, &Default::default());
     let probe = cprobe::probe(cc, tree, &declared, &req)?;
