@@ -66,9 +66,19 @@ fn install(what: &str, package: &'static str) -> Result<(), FetchError> {
     if find_in_path("apt-get").is_none() {
         return Err(missing("no apt-get: not a Debian system"));
     }
+    // One install at a time from this checkout (tests start several xtask
+    // runs at once), and apt waits for other users of dpkg's lock.
+    let root = super::cache_root();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| FetchError::io(format!("creating {}", root.display()), e))?;
+    let _lock = super::cache::Lock::take(&root.join("install.lock"))?;
+    if Path::new(what).is_file() || find_in_path(what).is_some() {
+        return Ok(());
+    }
     eprintln!("xtask: {what} is missing; installing Debian's {package} with apt-get");
     let apt = |args: &[&str]| {
         Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=600"])
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
