@@ -283,7 +283,7 @@ fn verification_failure(stderr: &str) -> Option<String> {
         "REVKEYSIG",
         "signature verification failed",
         "Hash Sum mismatch",
-        "Signature by key",
+        "be authenticated",
         "without authentication",
     ];
     stderr
