@@ -7,49 +7,17 @@
 //! It also checks that nothing was lost: every view came back through the
 //! refill ring, which the model kernel consumed.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use benches::{COMPLETE_BATCH, FakeZcrx, NCQES, fake_cqes, ffi};
 use zcrx_ring::SharedBuf;
 
-/// Counts every allocation and reallocation of the process.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 /// The count is process-wide: the tests take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: zcrx_testkit::CountingAlloc = zcrx_testkit::CountingAlloc;
 
 /// A one-slot hand-off between two threads that allocates nothing.
 struct Slot {
@@ -142,11 +110,11 @@ fn receive_and_return_allocates_nothing() {
         for i in 0..1024 {
             cycle(i, &mut fake);
         }
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = zcrx_testkit::allocations();
         for i in 1024..1024 + CYCLES {
             cycle(i, &mut fake);
         }
-        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        let after = zcrx_testkit::allocations();
 
         slot.drain();
         slot.done.store(true, Ordering::Release);
@@ -193,11 +161,11 @@ fn the_batch_view_path_allocates_nothing() {
     for r in 0..64 {
         round(r * u64::from(COMPLETE_BATCH), &mut fake);
     }
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = zcrx_testkit::allocations();
     for r in 64..64 + CYCLES / u64::from(COMPLETE_BATCH) {
         round(r * u64::from(COMPLETE_BATCH), &mut fake);
     }
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = zcrx_testkit::allocations();
     assert_eq!(after - before, 0, "the batch view path allocated");
     assert!(sum > 0);
     assert_eq!(fake.zcrx.held(), 0);

@@ -34,12 +34,20 @@
 //!
 //! [`nic::NicPair`] sets up (or, with `ZCRX_NIC_*`, finds) a receiving
 //! interface and a sender namespace linked to it, for NIC-mode tests.
+//!
+//! # Counting allocations
+//!
+//! [`CountingAlloc`], installed as a test binary's global allocator, counts
+//! allocations per process ([`allocations`]) and per thread
+//! ([`thread_allocations`]).
 
 #![deny(missing_docs)]
 
+mod alloc;
 pub mod nic;
 mod probe;
 
+pub use alloc::{CountingAlloc, allocations, thread_allocations};
 pub use probe::{Probe, ProbeError, Reply, probe, query_chain};
 
 /// The environment variable that turns skips into failures.
@@ -118,19 +126,10 @@ pub fn lacks(item: &str) -> String {
 
 /// The running kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
-    // SAFETY: utsname is plain data; all-zero is a valid value.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable utsname for the call.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return String::new();
-    }
-    let bytes: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// `(major, minor, patch)` of a release such as `7.3.4+deb13-cloud-amd64`;
@@ -160,8 +159,7 @@ pub fn kernel_at_least(major: u32, minor: u32) -> bool {
 
 /// Whether the process runs as root (effective uid 0).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Whether the process has `CAP_NET_ADMIN` in its effective set (from

@@ -11,6 +11,7 @@ mod bench;
 mod ci;
 mod debian;
 mod demo;
+mod fetch;
 mod nic;
 mod pins;
 mod vm;
@@ -40,6 +41,9 @@ enum Command {
     Ci(ci::CiArgs),
     /// Compare zcrx-uapi with real Linux uapi headers (exit 1 on a difference).
     CheckAbi(abi::CheckArgs),
+    /// Fetch Debian packages, verified (signed index, pinned SHA-256), into
+    /// target/zcrx-cache; print NAME VERSION SHA256 DIR DEB per package.
+    Fetch(fetch::FetchArgs),
     /// Regenerate zcrx-uapi/tests/layout_generated.rs from the pinned headers.
     RegenAbi(abi::RegenArgs),
     /// Run zcrx-recv --nodev --notify --verify against zcrx-send on
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::VmBench(args) => bench::vm_bench(&args),
         Command::CheckAbi(args) => return abi::check_abi(&args),
         Command::RegenAbi(args) => return abi::regen_abi(&args),
+        Command::Fetch(args) => return fetch::run(&args),
         Command::Demo(args) => demo::demo(&args),
         Command::NicModule(args) => nic::nic_module(&args),
     };

@@ -22,45 +22,10 @@ use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
 
 use common::{PAGE, nodev, nodev_supported, pattern, receive_all, ring, send_pattern, tcp_pair};
 
-/// Counts the allocations of the current thread (the receive loop's), so a
-/// test can show the steady-state loop allocates nothing.
-mod counting {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    pub struct Counting;
-
-    thread_local! {
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-
-    // SAFETY: forwards to the system allocator unchanged; the counter is a
-    // const-initialised thread-local that never allocates.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            // SAFETY: the caller's contract is `System`'s.
-            unsafe { System.alloc(layout) }
-        }
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: as above.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            // SAFETY: as above.
-            unsafe { System.realloc(ptr, layout, new) }
-        }
-    }
-
-    /// Allocations made by this thread so far.
-    pub fn count() -> u64 {
-        COUNT.with(|c| c.get())
-    }
-}
-
+/// Counts allocations, so a test can show the steady-state receive loop
+/// allocates nothing.
 #[global_allocator]
-static ALLOC: counting::Counting = counting::Counting;
+static ALLOC: zcrx_testkit::CountingAlloc = zcrx_testkit::CountingAlloc;
 
 #[test]
 fn registration_reads_back_what_the_kernel_wrote() {
@@ -144,14 +109,14 @@ fn the_receive_loop_allocates_nothing_in_steady_state() {
                 events += 1;
                 // Warm-up over, count from here.
                 if events == 32 {
-                    before = Some(counting::count());
+                    before = Some(zcrx_testkit::thread_allocations());
                 }
             }
             Recv::Eof { .. } => break,
             other => panic!("unexpected event {other:?}"),
         }
     }
-    let allocations = counting::count() - before.expect("enough completions");
+    let allocations = zcrx_testkit::thread_allocations() - before.expect("enough completions");
     sender.join().unwrap();
     assert_eq!(got, TOTAL);
     assert_eq!(

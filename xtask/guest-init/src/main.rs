@@ -5,7 +5,6 @@
 //!
 //! Built statically (`-C target-feature=+crt-static`) by `cargo xtask`.
 
-use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -28,8 +27,7 @@ fn main() {
         );
         std::process::exit(1);
     }
-    // SAFETY: getpid has no preconditions.
-    if unsafe { libc::getpid() } != 1 {
+    if !rustix::process::getpid().is_init() {
         eprintln!(
             "zcrx-guest-init: not PID 1; this program is the test VM's /init and powers the \
              machine off (run it through `cargo xtask vm-run`)"
@@ -97,45 +95,20 @@ fn run() -> Result<(), String> {
 }
 
 fn setup_filesystems() {
-    let mounts: [(&str, &str, &str, libc::c_ulong); 6] = [
-        ("proc", "/proc", "proc", 0),
-        ("sysfs", "/sys", "sysfs", 0),
-        ("devtmpfs", "/dev", "devtmpfs", 0),
-        ("tmpfs", "/dev/shm", "tmpfs", 0),
-        ("tmpfs", "/tmp", "tmpfs", 0),
-        ("tmpfs", "/run", "tmpfs", 0),
+    let mounts = [
+        ("proc", "/proc", "proc"),
+        ("sysfs", "/sys", "sysfs"),
+        ("devtmpfs", "/dev", "devtmpfs"),
+        ("tmpfs", "/dev/shm", "tmpfs"),
+        ("tmpfs", "/tmp", "tmpfs"),
+        ("tmpfs", "/run", "tmpfs"),
     ];
-    for (source, target, fstype, flags) in mounts {
+    for (source, target, fstype) in mounts {
         let _ = std::fs::create_dir_all(target);
-        if let Err(e) = mount(source, target, fstype, flags) {
+        let flags = rustix::mount::MountFlags::empty();
+        if let Err(e) = rustix::mount::mount(source, target, fstype, flags, None) {
             say(&format!("{MARK_ERROR} mount {fstype} on {target}: {e}"));
         }
-    }
-}
-
-fn mount(
-    source: &str,
-    target: &str,
-    fstype: &str,
-    flags: libc::c_ulong,
-) -> Result<(), std::io::Error> {
-    let c = |s: &str| CString::new(s).map_err(|_| std::io::ErrorKind::InvalidInput);
-    let (source, target, fstype) = (c(source)?, c(target)?, c(fstype)?);
-    // SAFETY: three valid NUL-terminated strings alive for the call, and a
-    // null data pointer, which mount(2) accepts.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -147,88 +120,64 @@ struct IfreqFlags {
     _pad: [u8; 22],
 }
 
-const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
-const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
+const SIOCGIFFLAGS: rustix::ioctl::Opcode = 0x8913;
+const SIOCSIFFLAGS: rustix::ioctl::Opcode = 0x8914;
 
 fn loopback_up() -> Result<(), std::io::Error> {
-    // SAFETY: socket(2) with constant arguments; the result is checked.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    use rustix::net::{AddressFamily, SocketType, socket};
+    let fd = socket(AddressFamily::INET, SocketType::DGRAM, None)?;
     let mut req = IfreqFlags {
         name: [0; libc::IFNAMSIZ],
         flags: 0,
         _pad: [0; 22],
     };
     req.name[..2].copy_from_slice(b"lo");
-    // SAFETY: `req` is a valid, writable ifreq-sized buffer for the call.
-    let mut rc = unsafe { libc::ioctl(fd, SIOCGIFFLAGS, &mut req as *mut IfreqFlags) };
-    if rc == 0 {
-        req.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        // SAFETY: as above.
-        rc = unsafe { libc::ioctl(fd, SIOCSIFFLAGS, &mut req as *mut IfreqFlags) };
-    }
-    let result = if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    };
-    // SAFETY: `fd` is ours and closed once.
-    unsafe { libc::close(fd) };
-    result
+    if_flags::<SIOCGIFFLAGS>(&fd, &mut req)?;
+    req.flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    if_flags::<SIOCSIFFLAGS>(&fd, &mut req)?;
+    Ok(())
+}
+
+/// SIOCGIFFLAGS or SIOCSIFFLAGS on `req`.
+fn if_flags<const OPCODE: rustix::ioctl::Opcode>(
+    fd: &rustix::fd::OwnedFd,
+    req: &mut IfreqFlags,
+) -> rustix::io::Result<()> {
+    use rustix::ioctl::{Updater, ioctl};
+    // SAFETY: both opcodes read and write a `struct ifreq`, which
+    // `IfreqFlags` is (the name, then the flags member of the union, padded
+    // to the full size).
+    let updater = unsafe { Updater::<OPCODE, IfreqFlags>::new(req) };
+    // SAFETY: `updater` pairs the opcode with the buffer it expects (above).
+    unsafe { ioctl(fd, updater) }
 }
 
 /// Loads a kernel module with `finit_module(2)`.
 fn load_module(m: &KernelModule) -> Result<(), std::io::Error> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(&m.path)?;
-    let params = CString::new(m.params.as_str()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
-    // SAFETY: finit_module with a descriptor we own and a NUL-terminated
-    // parameter string, both alive for the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_finit_module,
-            file.as_raw_fd(),
-            params.as_ptr(),
-            0 as libc::c_int,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let params =
+        std::ffi::CString::new(m.params.as_str()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    rustix::system::finit_module(&file, &params, 0)?;
+    Ok(())
 }
 
 /// `uname -r`.
 fn kernel_release() -> String {
-    // SAFETY: utsname is plain data; all-zero is a valid value.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable utsname for the call.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return "unknown".to_owned();
-    }
-    let bytes: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn power_off() -> ! {
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
-    // SAFETY: reboot(2) with a valid command; on success it does not return.
-    unsafe { libc::reboot(libc::RB_POWER_OFF) };
-    say(&format!(
-        "{MARK_ERROR} power off failed: {}",
-        std::io::Error::last_os_error()
-    ));
+    rustix::fs::sync();
+    // On success reboot(2) does not return.
+    let why = match rustix::system::reboot(rustix::system::RebootCommand::PowerOff) {
+        Ok(()) => "reboot(2) returned".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    say(&format!("{MARK_ERROR} power off failed: {why}"));
     loop {
-        // SAFETY: pause(2) has no preconditions.
-        unsafe { libc::pause() };
+        rustix::event::pause();
     }
 }

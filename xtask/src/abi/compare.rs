@@ -1,5 +1,5 @@
-//! Compares the crate's ABI tables with the compiler's and the parser's view
-//! of a header tree.
+//! Compares the crate's ABI tables with what the C compiler and clang's front end
+//! say about a header tree.
 //!
 //! # The version rules
 //!
@@ -40,7 +40,7 @@ use std::collections::BTreeSet;
 
 use zcrx_uapi::abi::{self, ConstInfo, ConstKind, Header, KernelVersion, Omitted, StructInfo};
 
-use super::cparse::CStruct;
+use super::clang::CStruct;
 use super::cprobe::{ConstValue, ProbeRequest, ProbeResult, Probed};
 use super::headers::ParsedHeaders;
 
@@ -591,10 +591,7 @@ fn type_mismatch(
 ) -> Option<(String, String)> {
     let cs = parsed?;
     let Some(m) = cs.members.iter().find(|m| m.name == member) else {
-        return Some((
-            "(member not found by the header parser)".into(),
-            rust_ty.to_string(),
-        ));
+        return Some(("(member not found by clang)".into(), rust_ty.to_string()));
     };
     match m.ty.rust_equivalent() {
         Some(r) if normalize_ty(&r) == normalize_ty(rust_ty) => None,
@@ -646,7 +643,7 @@ pub fn compare(krate: &CrateAbi<'_>, parsed: &ParsedHeaders, probe: &ProbeResult
 
 #[cfg(test)]
 mod tests {
-    use super::super::cparse::parse_header;
+    use super::super::clang::{CEnumerator, CHeader, CMember, CType};
     use super::*;
     use zcrx_uapi::abi::FieldInfo;
 
@@ -722,16 +719,47 @@ mod tests {
         }
     }
 
+    /// A header declaring `struct reg` with `members` (name, C type) and
+    /// the enumerators `enums` of `enum e`.
+    fn header(members: &[(&str, &str)], enums: &[&str]) -> CHeader {
+        CHeader {
+            structs: vec![CStruct {
+                name: "reg".into(),
+                members: members
+                    .iter()
+                    .map(|(name, ty)| CMember {
+                        name: (*name).into(),
+                        ty: CType((*ty).into()),
+                    })
+                    .collect(),
+            }],
+            enumerators: enums
+                .iter()
+                .map(|name| CEnumerator {
+                    name: (*name).into(),
+                    enum_tag: Some("e".into()),
+                })
+                .collect(),
+            defines: Vec::new(),
+        }
+    }
+
     /// A 6.19 header and what its compiler says.
     fn old_headers(resv_len: u64, extra_const: bool) -> (ParsedHeaders, ProbeResult) {
-        let src = format!(
-            "struct reg {{ __u32 zcrx_id; __u32 __resv2; __u64 __resv[{resv_len}]; }};\n\
-             enum e {{ OLD = 1, {} }};",
-            if extra_const { "NEW = 2," } else { "" }
-        );
+        let resv = format!("__u64[{resv_len}]");
+        let members = [
+            ("zcrx_id", "__u32"),
+            ("__resv2", "__u32"),
+            ("__resv", &resv),
+        ];
+        let enums: &[&str] = if extra_const {
+            &["OLD", "NEW"]
+        } else {
+            &["OLD"]
+        };
         let parsed = ParsedHeaders {
-            files: vec![("linux/io_uring/zcrx.h", parse_header(&src).unwrap())],
-            io_uring: None,
+            files: vec![("linux/io_uring/zcrx.h", header(&members, enums))],
+            ..Default::default()
         };
         let mut probe = ProbeResult {
             version_code: (6 << 16) | (19 << 8) | 13,
@@ -822,9 +850,7 @@ mod tests {
     fn a_crate_struct_may_outgrow_old_headers() {
         // The header's struct stops after `__resv2` (8 bytes).
         let (mut parsed, mut probe) = old_headers(3, false);
-        parsed.files[0].1 =
-            parse_header("struct reg { __u32 zcrx_id; __u32 __resv2; }; enum e { OLD = 1 };")
-                .unwrap();
+        parsed.files[0].1 = header(&[("zcrx_id", "__u32"), ("__resv2", "__u32")], &["OLD"]);
         probe.structs.insert("reg".into(), Probed::Present((8, 4)));
         probe
             .fields
@@ -841,10 +867,14 @@ mod tests {
     #[test]
     fn types_are_checked() {
         let (mut parsed, probe) = old_headers(3, false);
-        parsed.files[0].1 = parse_header(
-            "struct reg { __s32 zcrx_id; __u32 __resv2; __u64 __resv[3]; }; enum e { OLD = 1 };",
-        )
-        .unwrap();
+        parsed.files[0].1 = header(
+            &[
+                ("zcrx_id", "__s32"),
+                ("__resv2", "__u32"),
+                ("__resv", "__u64[3]"),
+            ],
+            &["OLD"],
+        );
         let r = compare(&krate(), &parsed, &probe);
         assert_eq!(
             r.diffs,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::AbiError;
-use super::cparse::{self, CHeader};
+use super::clang::{self, CHeader};
 use super::cprobe::Compiler;
 
 /// Headers that must exist in any tree the check accepts.
@@ -79,21 +79,14 @@ impl HeaderTree {
     pub fn has(&self, rel: &str) -> bool {
         self.include.join(rel).is_file()
     }
-
-    /// Reads and parses the header `rel`, or `None` if the tree lacks it.
-    pub fn parse(&self, rel: &str) -> Result<Option<CHeader>, AbiError> {
-        let path = self.include.join(rel);
-        if !path.is_file() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| AbiError::io(&path, "read", e))?;
-        cparse::parse_header(&text)
-            .map(Some)
-            .map_err(|err| AbiError::Parse { file: path, err })
-    }
 }
 
-/// The ZCRX and query headers of a tree, as text-parsed declarations.
+/// The headers whose declarations the check reads.
+const ZCRX: &str = "linux/io_uring/zcrx.h";
+const QUERY: &str = "linux/io_uring/query.h";
+const IO_URING: &str = "linux/io_uring.h";
+
+/// The ZCRX and query headers of a tree, as clang lists their declarations.
 #[derive(Clone, Debug, Default)]
 pub struct ParsedHeaders {
     /// `(include path as the crate spells it, what it declares)`. For a
@@ -104,27 +97,39 @@ pub struct ParsedHeaders {
     /// All of `linux/io_uring.h`, for the member types of its structs (its
     /// items are not all mirrored, so it is not searched for missing ones).
     pub io_uring: Option<CHeader>,
+    /// Everything the tree's files declare (these headers and what they
+    /// include): what the C compiler is asked to measure.
+    pub all: CHeader,
 }
 
 impl ParsedHeaders {
-    /// Parses `linux/io_uring/zcrx.h` (or, when the tree has none, the
-    /// items of `linux/io_uring.h` named after ZCRX),
+    /// The declarations of `linux/io_uring/zcrx.h` (or, when the tree has
+    /// none, the items of `linux/io_uring.h` named after ZCRX),
     /// `linux/io_uring/query.h` when present, and `linux/io_uring.h`.
-    pub fn read(tree: &HeaderTree) -> Result<Self, AbiError> {
+    pub fn read(tree: &HeaderTree, clang: &Path) -> Result<Self, AbiError> {
+        let present: Vec<&str> = [IO_URING, ZCRX, QUERY]
+            .into_iter()
+            .filter(|h| tree.has(h))
+            .collect();
+        let mut decls = clang::declarations(clang, tree, &present)?;
+        let mut all = CHeader::default();
+        decls.values().for_each(|h| all.extend(h));
+        let io_uring = decls.remove(IO_URING).unwrap_or_default();
         let mut files = Vec::new();
-        let io_uring = tree.parse("linux/io_uring.h")?;
-        match tree.parse("linux/io_uring/zcrx.h")? {
-            Some(h) => files.push(("linux/io_uring/zcrx.h", h)),
-            None => {
-                if let Some(mut h) = io_uring.clone() {
-                    h.retain_named("zcrx");
-                    files.push(("linux/io_uring.h", h));
-                }
-            }
+        if tree.has(ZCRX) {
+            files.push((ZCRX, decls.remove(ZCRX).unwrap_or_default()));
+        } else {
+            let mut h = io_uring.clone();
+            h.retain_named("zcrx");
+            files.push((IO_URING, h));
         }
-        if let Some(h) = tree.parse("linux/io_uring/query.h")? {
-            files.push(("linux/io_uring/query.h", h));
+        if tree.has(QUERY) {
+            files.push((QUERY, decls.remove(QUERY).unwrap_or_default()));
         }
-        Ok(Self { files, io_uring })
+        Ok(Self {
+            files,
+            io_uring: Some(io_uring),
+            all,
+        })
     }
 }

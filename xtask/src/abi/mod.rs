@@ -3,8 +3,8 @@
 //!
 //! The crate side is read from [`zcrx_uapi::abi`] (the tables the crate's
 //! own compiler computes); the header side comes from the C compiler
-//! ([`cprobe`]: sizes, alignments, offsets, values) and from a small parser
-//! of the header text ([`cparse`]: which items and member types exist).
+//! ([`cprobe`]: sizes, alignments, offsets, values) and from clang's front
+//! end ([`clang`]: which items and member types each header declares).
 //! [`compare`] applies the version rules; [`regen`] writes the offline
 //! snapshot test.
 //!
@@ -13,25 +13,31 @@
 //! (bad `--headers`, no C compiler, no registry …), with a message naming
 //! the cause.
 
+pub mod clang;
 pub mod compare;
-pub mod cparse;
 pub mod cprobe;
-pub mod fetch;
 pub mod headers;
 pub mod regen;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::debian::{self, FetchError};
+use crate::pins;
 use compare::{CrateAbi, Report};
 use cprobe::Compiler;
 use headers::{HeaderTree, ParsedHeaders};
 
 /// Why a command could not run (exit status 2).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AbiError {
     /// `--headers DIR` is not a uapi include tree.
+    #[error(
+        "{} is not a Linux uapi include tree: {reason} (expected a directory holding \
+         linux/io_uring.h and linux/version.h, such as /usr/include or the usr/include of \
+         `make headers_install`)",
+        dir.display()
+    )]
     NoHeaders {
         /// The directory given.
         dir: PathBuf,
@@ -39,11 +45,13 @@ pub enum AbiError {
         reason: String,
     },
     /// No usable C compiler.
+    #[error("no C compiler found (tried {}); install gcc or clang, or set $CC", tried.join(", "))]
     NoCompiler {
         /// What was tried.
         tried: Vec<String>,
     },
-    /// The probe did not compile for a reason other than absent items.
+    /// A compiler failed on the generated file (or clang on the headers).
+    #[error("the C compiler ({compiler}) failed on {}:\n{detail}", c_file.display())]
     CompileFailed {
         /// Which compiler.
         compiler: String,
@@ -53,6 +61,7 @@ pub enum AbiError {
         detail: String,
     },
     /// The compiled probe failed to run.
+    #[error("the compiled probe {} failed: {detail}", exe.display())]
     ProbeFailed {
         /// The executable.
         exe: PathBuf,
@@ -60,24 +69,22 @@ pub enum AbiError {
         detail: String,
     },
     /// The probe printed something unexpected.
+    #[error("unexpected probe output: {0:?}")]
     ProbeOutput(String),
-    /// The compiler took a header from outside the tree under test.
-    HeadersOutsideTree {
-        /// The header in question.
-        header: &'static str,
-        /// Where the compiler found it.
-        used: String,
-        /// The tree under test.
-        tree: PathBuf,
-    },
-    /// A header could not be parsed.
-    Parse {
-        /// The header.
-        file: PathBuf,
+    /// Clang's output could not be read.
+    #[error("clang: {detail}")]
+    FrontEnd {
         /// What went wrong.
-        err: cparse::ParseError,
+        detail: String,
     },
+    /// A tool (clang) is missing and could not be installed.
+    #[error("{0}")]
+    MissingTool(FetchError),
     /// `--kernel-version` names no pinned kernel.
+    #[error(
+        "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for any other \
+         uapi tree"
+    )]
     UnknownKernel {
         /// What was asked for.
         asked: String,
@@ -85,8 +92,10 @@ pub enum AbiError {
         pinned: String,
     },
     /// Pinned headers could not be obtained.
-    Fetch(String),
+    #[error("cannot obtain the pinned headers: {0}")]
+    Fetch(FetchError),
     /// An I/O operation failed.
+    #[error("cannot {what}: {err}")]
     Io {
         /// What was being done.
         what: String,
@@ -94,6 +103,7 @@ pub enum AbiError {
         err: std::io::Error,
     },
     /// `rustfmt` could not format the generated test.
+    #[error("rustfmt failed: {0}")]
     Rustfmt(String),
 }
 
@@ -107,62 +117,12 @@ impl AbiError {
     }
 }
 
-impl fmt::Display for AbiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AbiError::NoHeaders { dir, reason } => write!(
-                f,
-                "{} is not a Linux uapi include tree: {reason} (expected a directory holding \
-                 linux/io_uring.h and linux/version.h, such as /usr/include or the usr/include \
-                 of `make headers_install`)",
-                dir.display()
-            ),
-            AbiError::NoCompiler { tried } => write!(
-                f,
-                "no C compiler found (tried {}); install gcc or clang, or set $CC",
-                tried.join(", ")
-            ),
-            AbiError::CompileFailed {
-                compiler,
-                c_file,
-                detail,
-            } => write!(
-                f,
-                "the C compiler ({compiler}) failed on {} for a reason other than missing \
-                 items:\n{detail}",
-                c_file.display()
-            ),
-            AbiError::ProbeFailed { exe, detail } => {
-                write!(f, "the compiled probe {} failed: {detail}", exe.display())
-            }
-            AbiError::ProbeOutput(line) => write!(f, "unexpected probe output: {line:?}"),
-            AbiError::HeadersOutsideTree { header, used, tree } => write!(
-                f,
-                "the C compiler took {header} from {used}, not from the tree under test ({})",
-                tree.display()
-            ),
-            AbiError::Parse { file, err } => {
-                write!(f, "cannot parse {}: {err}", file.display())
-            }
-            AbiError::UnknownKernel { asked, pinned } => write!(
-                f,
-                "no pinned kernel matches {asked:?} (pinned: {pinned}); use --headers DIR for \
-                 any other uapi tree"
-            ),
-            AbiError::Fetch(msg) => write!(f, "cannot obtain the pinned headers: {msg}"),
-            AbiError::Io { what, err } => write!(f, "cannot {what}: {err}"),
-            AbiError::Rustfmt(msg) => write!(f, "rustfmt failed: {msg}"),
-        }
-    }
+/// Clang from Debian's `clang` package (installed as root when missing).
+pub fn find_clang() -> Result<PathBuf, AbiError> {
+    crate::debian::ensure_tool("clang", "clang").map_err(AbiError::MissingTool)
 }
 
-impl std::error::Error for AbiError {}
-
-/// The workspace root (the parent of the xtask crate).
-pub fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
+pub use crate::debian::workspace_root;
 
 /// The cargo target directory (`$CARGO_TARGET_DIR` or `<workspace>/target`).
 pub fn target_dir() -> PathBuf {
@@ -225,13 +185,26 @@ pub enum Source {
     Pinned(Option<String>),
 }
 
+/// Every pinned series, newest first (what `--all-pinned` checks).
+fn pinned_series() -> Vec<&'static str> {
+    pins::PINS.iter().map(|p| p.series).collect()
+}
+
 /// Opens the tree of `source`, fetching a pinned package if needed.
 pub fn open_tree(source: &Source, cc: &Compiler) -> Result<HeaderTree, AbiError> {
     match source {
         Source::Dir(dir) => HeaderTree::open(dir, None, cc),
         Source::Pinned(sel) => {
-            let fetched = fetch::pinned_headers(sel.as_deref())?;
-            HeaderTree::open(&fetched.include, Some(fetched.label), cc)
+            let pin = match sel.as_deref() {
+                None => pins::default_pin(),
+                Some(s) => pins::pin(s).map_err(|_| AbiError::UnknownKernel {
+                    asked: s.to_owned(),
+                    pinned: pinned_series().join(", "),
+                })?,
+            };
+            let f = debian::uapi_headers(pin).map_err(AbiError::Fetch)?;
+            let label = format!("{} {}", f.package, f.version);
+            HeaderTree::open(&f.include_dir(), Some(label), cc)
         }
     }
 }
@@ -247,9 +220,9 @@ pub struct Checked {
 /// Runs the whole check against one tree.
 pub fn check_tree(tree: HeaderTree, cc: &Compiler) -> Result<Checked, AbiError> {
     let krate = CrateAbi::current();
-    let parsed = ParsedHeaders::read(&tree)?;
+    let parsed = ParsedHeaders::read(&tree, &find_clang()?)?;
     let req = compare::request(&krate, &parsed);
-    let probe = cprobe::probe(cc, &tree, &req)?;
+    let probe = cprobe::probe(cc, &tree, &parsed.all, &req)?;
     let report = compare::compare(&krate, &parsed, &probe);
     Ok(Checked { tree, report })
 }
@@ -335,7 +308,7 @@ pub fn check_abi(args: &CheckArgs) -> ExitCode {
     let sources: Vec<Source> = if let Some(dir) = &args.headers {
         vec![Source::Dir(dir.clone())]
     } else if args.all_pinned {
-        fetch::pinned_selectors()
+        pinned_series()
             .into_iter()
             .map(|s| Source::Pinned(Some(s.to_string())))
             .collect()

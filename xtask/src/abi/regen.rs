@@ -136,37 +136,17 @@ pub fn rustfmt(src: &str) -> Result<String, AbiError> {
     String::from_utf8(out.stdout).map_err(|e| AbiError::Rustfmt(e.to_string()))
 }
 
-/// A short line diff: `(removed, added)` lines in order, via a longest
-/// common subsequence.
+/// The changed lines, in order: `('-', removed)` and `('+', added)`.
 pub fn line_diff<'a>(old: &'a str, new: &'a str) -> Vec<(char, &'a str)> {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    // lcs[i][j] = LCS length of a[i..] and b[j..].
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push(('-', a[i]));
-            i += 1;
-        } else {
-            out.push(('+', b[j]));
-            j += 1;
-        }
-    }
-    out
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter_map(|c| match c.tag() {
+            similar::ChangeTag::Delete => Some(('-', c.value())),
+            similar::ChangeTag::Insert => Some(('+', c.value())),
+            similar::ChangeTag::Equal => None,
+        })
+        .map(|(tag, line)| (tag, line.trim_end_matches('\n')))
+        .collect()
 }
 
 /// Runs `regen-abi`; `Ok(false)` when `--check` found a difference.
@@ -243,10 +223,10 @@ fn report_check(committed: &str, fresh: &str, fresh_path: &std::path::Path, labe
 /// The formatted snapshot for one tree.
 pub fn snapshot_for(tree: &HeaderTree, cc: &cprobe::Compiler) -> Result<String, AbiError> {
     let krate = CrateAbi::current();
-    // The snapshot needs only the crate's items: no header parsing.
-    let parsed = super::headers::ParsedHeaders::default();
-    let req = super::compare::request(&krate, &parsed);
-    let probe = cprobe::probe(cc, tree, &req)?;
+    let declared = super::headers::ParsedHeaders::read(tree, &super::find_clang()?)?.all;
+    // The snapshot holds only the crate's items.
+    let req = super::compare::request(&krate, &Default::default());
+    let probe = cprobe::probe(cc, tree, &declared, &req)?;
     rustfmt(&generate(&krate, &probe, &tree.label))
 }
 

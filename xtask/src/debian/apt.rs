@@ -1,15 +1,19 @@
 //! `apt-get` / `apt-cache` with a private source list and private state under
 //! `target/zcrx-cache/apt/`: the system's sources, lists, caches and hooks
 //! are left alone, and it works unprivileged.
+//!
+//! Every source is `signed-by` Debian's archive keyring: `apt-get update`
+//! accepts a suite's package index only when its `InRelease` carries a good
+//! signature by one of the keyring's keys, and `apt-get download` accepts a
+//! `.deb` only when its hash is the one that signed index lists. A failed
+//! check is a [`FetchError::Refused`].
 
-use std::fs::{self, File};
-use std::io;
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use super::{FetchError, mirror};
+use super::{FetchError, host, mirror};
 use crate::pins;
 
 /// How long downloaded package lists are re-used.
@@ -20,10 +24,19 @@ pub(super) struct Apt {
     dir: PathBuf,
 }
 
+/// What the signed index says about one package version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct IndexEntry {
+    /// `Filename:` (the path under the mirror).
+    pub(super) filename: String,
+    /// `SHA256:` of the `.deb`.
+    pub(super) sha256: String,
+}
+
 impl Apt {
-    /// Sets up `dir` (sources.list, lists, cache, an empty dpkg status, a
-    /// config file that clears the system's update hooks).
-    pub(super) fn new(dir: &Path) -> Result<Self, FetchError> {
+    /// Sets up `dir` (sources.list signed by `keyring`, lists, cache, an
+    /// empty dpkg status, a config file that clears the system's hooks).
+    pub(super) fn new(dir: &Path, keyring: &Path) -> Result<Self, FetchError> {
         let mkdir = |p: PathBuf| {
             fs::create_dir_all(&p)
                 .map_err(|e| FetchError::io(format!("creating {}", p.display()), e))
@@ -34,9 +47,10 @@ impl Apt {
             dir: dir.to_path_buf(),
         };
         let mirror = mirror();
+        let keyring = keyring.display();
         let sources: String = pins::SUITES
             .iter()
-            .map(|s| format!("deb [trusted=yes target=Packages] {mirror} {s} main\n"))
+            .map(|s| format!("deb [signed-by={keyring} target=Packages] {mirror} {s} main\n"))
             .collect();
         let list = apt.dir.join("sources.list");
         if fs::read_to_string(&list).ok().as_deref() != Some(sources.as_str()) {
@@ -59,7 +73,8 @@ impl Apt {
         self.dir.join("lists.updated")
     }
 
-    fn options(&self) -> Vec<String> {
+    /// The options that point apt at this directory, as arguments.
+    pub(super) fn options(&self) -> Vec<String> {
         let d = self.dir.display();
         let mut o = vec!["-q".to_owned(), "-c".to_owned(), format!("{d}/apt.conf")];
         for kv in [
@@ -75,7 +90,7 @@ impl Apt {
             o.push("-o".to_owned());
             o.push(kv);
         }
-        if is_root() {
+        if host::is_root() {
             // Root's apt drops to `_apt` for downloads, which may not write
             // into the workspace.
             o.push("-o".to_owned());
@@ -102,8 +117,9 @@ impl Apt {
     }
 
     /// Runs `apt-get update` unless the lists are younger than a day (and
-    /// `ZCRX_APT_REFRESH` is unset). A failed update with usable old lists
-    /// only warns.
+    /// `ZCRX_APT_REFRESH` is unset). An index that fails its signature check
+    /// is refused; a network failure with usable old (verified) lists only
+    /// warns.
     pub(super) fn ensure_lists(&self) -> Result<(), FetchError> {
         let fresh = fs::metadata(self.stamp())
             .and_then(|m| m.modified())
@@ -121,6 +137,14 @@ impl Apt {
         );
         let out = self.run("apt-get", &["update"], None)?;
         let stderr = String::from_utf8_lossy(&out.stderr);
+        if let Some(reason) = verification_failure(&stderr) {
+            return Err(FetchError::Refused {
+                what: format!("the package index of {}", mirror()),
+                reason: format!(
+                    "its signature does not check against Debian's archive keyring: {reason}"
+                ),
+            });
+        }
         let failed = !out.status.success()
             || stderr
                 .lines()
@@ -168,7 +192,20 @@ impl Apt {
             .collect())
     }
 
+    /// The index's `Filename` and `SHA256` of `package` at `version`, or
+    /// `None` when the index does not have that version.
+    pub(super) fn show(
+        &self,
+        package: &str,
+        version: &str,
+    ) -> Result<Option<IndexEntry>, FetchError> {
+        let spec = format!("{package}={version}");
+        let out = self.run("apt-cache", &["show", &spec], None)?;
+        Ok(parse_show(&String::from_utf8_lossy(&out.stdout)))
+    }
+
     /// `apt-get download package=version` into `dir`; returns the file.
+    /// apt checks it against the signed index.
     pub(super) fn download(
         &self,
         package: &str,
@@ -178,25 +215,96 @@ impl Apt {
         eprintln!("xtask: downloading {package} {version}");
         let spec = format!("{package}={version}");
         let out = self.run("apt-get", &["download", &spec], Some(dir))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let deb = fs::read_dir(dir).ok().and_then(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .find(|p| p.extension().is_some_and(|x| x == "deb"))
-        });
-        match deb {
-            Some(deb) if out.status.success() => Ok(deb),
-            _ if is_network_error(&stderr) => Err(FetchError::Unreachable {
-                url: mirror(),
-                detail: format!("apt-get download {spec}: {}", last_lines(&stderr, 4)),
-            }),
-            _ => Err(FetchError::NotInArchive {
-                package: package.to_owned(),
-                version: version.to_owned(),
-                detail: format!("apt-get download: {}", last_lines(&stderr, 4)),
-            }),
-        }
+        downloaded(dir, &out, (package, version), &spec)
     }
+
+    /// `url` into `dir/name`, with apt's own transport, which checks it
+    /// against `sha256` (apt-helper download-file); returns the file.
+    pub(super) fn download_file(
+        &self,
+        deb: &pins::Deb,
+        url: &str,
+        dir: &Path,
+    ) -> Result<PathBuf, FetchError> {
+        eprintln!("xtask: downloading {url} (SHA-256 pinned)");
+        let hash = format!("SHA256:{}", deb.sha256);
+        let out = self.run(
+            "/usr/lib/apt/apt-helper",
+            &["download-file", url, "pool.deb", &hash],
+            Some(dir),
+        )?;
+        downloaded(dir, &out, (deb.name, deb.version), url)
+    }
+}
+
+/// The `.deb` an apt download left in `dir`, or the error its messages
+/// name.
+fn downloaded(
+    dir: &Path,
+    out: &Output,
+    (package, version): (&str, &str),
+    what: &str,
+) -> Result<PathBuf, FetchError> {
+    let stderr = &*String::from_utf8_lossy(&out.stderr);
+    let deb = fs::read_dir(dir).ok().and_then(|rd| {
+        rd.flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "deb"))
+    });
+    if let Some(reason) = verification_failure(stderr) {
+        return Err(FetchError::Refused {
+            what: what.to_owned(),
+            reason: format!("it is not the file the pins or the signed index name: {reason}"),
+        });
+    }
+    match deb {
+        Some(deb) if out.status.success() => Ok(deb),
+        _ if is_network_error(stderr) && !stderr.contains("404") => Err(FetchError::Unreachable {
+            url: mirror(),
+            detail: format!("{what}: {}", last_lines(stderr, 4)),
+        }),
+        _ => Err(FetchError::NotInArchive {
+            package: package.to_owned(),
+            version: version.to_owned(),
+            detail: format!("{what}: {}", last_lines(stderr, 4)),
+        }),
+    }
+}
+
+/// The first line of apt's messages that reports a failed signature or
+/// hash check, if any.
+fn verification_failure(stderr: &str) -> Option<String> {
+    const MARKERS: [&str; 10] = [
+        "GPG error",
+        "is not signed",
+        "NO_PUBKEY",
+        "BADSIG",
+        "EXPKEYSIG",
+        "REVKEYSIG",
+        "signature verification failed",
+        "Hash Sum mismatch",
+        "be authenticated",
+        "without authentication",
+    ];
+    stderr
+        .lines()
+        .find(|l| MARKERS.iter().any(|m| l.contains(m)))
+        .map(|l| l.trim().to_owned())
+}
+
+/// `Filename:` and `SHA256:` of the first stanza of `apt-cache show`.
+fn parse_show(text: &str) -> Option<IndexEntry> {
+    let stanza = text.split("\n\n").next()?;
+    let field = |name: &str| {
+        stanza
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_owned())
+    };
+    Some(IndexEntry {
+        filename: field("Filename")?,
+        sha256: field("SHA256")?.to_ascii_lowercase(),
+    })
 }
 
 fn is_network_error(stderr: &str) -> bool {
@@ -223,44 +331,8 @@ fn last_lines(s: &str, n: usize) -> String {
     }
 }
 
-fn write(path: &Path, contents: &str) -> Result<(), FetchError> {
+pub(super) fn write(path: &Path, contents: &str) -> Result<(), FetchError> {
     fs::write(path, contents).map_err(|e| FetchError::io(format!("writing {}", path.display()), e))
-}
-
-/// Whether the process runs as root.
-pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// An exclusive `flock` on a file, released on drop: serialises concurrent
-/// `xtask` runs that fetch into the same cache.
-pub(super) struct Lock {
-    _file: File,
-}
-
-impl Lock {
-    /// Blocks until the lock on `path` is ours.
-    pub(super) fn take(path: &Path) -> Result<Self, FetchError> {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| FetchError::io(format!("opening {}", path.display()), e))?;
-        loop {
-            // SAFETY: flock on a file descriptor owned by `file`, alive for
-            // the call.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(Lock { _file: file });
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(FetchError::io(format!("locking {}", path.display()), err));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -277,5 +349,68 @@ mod tests {
         ));
         assert_eq!(last_lines("a\n\nb\nc\n", 2), "b / c");
         assert_eq!(last_lines("", 2), "(no message)");
+    }
+
+    #[test]
+    fn verification_failures_are_recognised() {
+        // apt 2.6 (gpgv) on a tampered InRelease.
+        let bad = "W: GPG error: file:/m trixie InRelease: The following signatures were \
+                   invalid: BADSIG 6ED0E7B82643E131 Debian Archive Automatic Signing Key\n\
+                   E: The repository 'file:/m trixie InRelease' is not signed.\n";
+        assert!(verification_failure(bad).unwrap().contains("BADSIG"));
+        // A key the keyring lacks.
+        assert!(verification_failure("W: GPG error: x: NO_PUBKEY 1234\n").is_some());
+        // apt-helper with a wrong pinned hash.
+        let hash = "Err:1 http://x/y.deb\n  Hash Sum mismatch\n";
+        assert_eq!(verification_failure(hash).unwrap(), "Hash Sum mismatch");
+        assert_eq!(
+            verification_failure("E: Failed to fetch http://x  404  Not Found"),
+            None
+        );
+    }
+
+    #[test]
+    fn index_entries() {
+        let text = "Package: linux-libc-dev\nVersion: 7.2.13-1\n\
+                    Filename: pool/main/l/linux/linux-libc-dev_7.2.13-1_all.deb\nSize: 1\n\
+                    SHA256: 8B33C2\n\nPackage: linux-libc-dev\nFilename: other\nSHA256: 00\n";
+        assert_eq!(
+            parse_show(text),
+            Some(IndexEntry {
+                filename: "pool/main/l/linux/linux-libc-dev_7.2.13-1_all.deb".into(),
+                sha256: "8b33c2".into(),
+            })
+        );
+        assert_eq!(parse_show(""), None);
+    }
+
+    #[test]
+    fn a_pool_file_with_another_hash_is_refused() {
+        if !Path::new("/usr/lib/apt/apt-helper").is_file() {
+            eprintln!("SKIPPED: no /usr/lib/apt/apt-helper (not a Debian system)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("zcrx-apt-test-{}", std::process::id()));
+        let (out, good) = (dir.join("out"), dir.join("good"));
+        fs::create_dir_all(&out).unwrap();
+        fs::create_dir_all(&good).unwrap();
+        fs::write(dir.join("pool.deb"), b"abc").unwrap();
+        let apt = Apt::new(&dir.join("apt"), Path::new(super::super::KEYRING)).unwrap();
+        let url = format!("file://{}/pool.deb", dir.display());
+        let mut deb = pins::Deb {
+            name: "zcrx-test",
+            version: "1",
+            filename: "pool.deb",
+            // SHA-256("abd"): not this file.
+            sha256: "a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9",
+        };
+        let e = apt.download_file(&deb, &url, &out).unwrap_err();
+        assert!(matches!(e, FetchError::Refused { .. }), "{e}");
+        assert!(e.to_string().contains("Hash Sum mismatch"), "{e}");
+        // SHA-256("abc").
+        deb.sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let file = apt.download_file(&deb, &url, &good).unwrap();
+        assert_eq!(fs::read(file).unwrap(), b"abc");
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -1,50 +1,82 @@
-//! Fetching Debian packages (kernel uapi headers, kernel images) into
-//! `target/zcrx-cache/`, with a private apt source list, without changing
-//! the system.
+//! Verified Debian packages (kernel uapi headers, kernel images, module
+//! build trees) in `target/zcrx-cache/`, fetched with a private apt
+//! configuration that leaves the system alone.
 //!
 //! # API
 //!
-//! - [`uapi_headers`]`(pin)` → [`Fetched`]: `linux-libc-dev` extracted;
-//!   `fetched.include_dir()` (= `dir/usr/include`) has `linux/io_uring.h`.
-//! - [`kernel_image`]`(pin)` → [`KernelImage`]: the cloud kernel's `vmlinuz`.
-//! - Every failure is a [`FetchError`] whose message names the cause (a
-//!   missing tool, an unreachable registry, a package not in the archive);
-//!   callers print it and exit with [`FetchError::EXIT_CODE`] (2).
+//! - [`package`]`(name, version) -> Result<`[`Fetched`]`, `[`FetchError`]`>`:
+//!   any package at an exact version, verified, cached and extracted.
+//!   [`Fetched::deb`] is the verified `.deb` (to unpack elsewhere, or to
+//!   install into a build root), [`Fetched::dir`] its extracted tree.
+//! - [`uapi_headers`]`(pin)` and [`kernel_image`]`(pin)`: the `linux-libc-dev`
+//!   and the kernel image of a [`KernelPin`], falling back to the newest
+//!   version of the same series when the pinned one has left the archive.
+//! - [`keyring`]`()`: the path of Debian's archive keyring, the trust root of
+//!   everything here, for tools that check Release signatures themselves
+//!   (`mmdebstrap --keyring=PATH`, `debootstrap --keyring=PATH`).
+//! - [`update_lists`]`()`: refresh the signed package lists.
+//! - [`mirror`]`()`, [`cache_root`]`()`, [`ensure_tool`]`(tool, package)`.
+//! - `cargo xtask fetch` is the same from the shell.
+//! - Every failure is a [`FetchError`] naming the cause; callers print it
+//!   and exit with [`FetchError::EXIT_CODE`] (2). A file that fails
+//!   verification is [`FetchError::Refused`].
 //!
-//! # How
+//! # Trust
 //!
-//! 1. A package already extracted under `target/zcrx-cache/pkgs/` is used
-//!    as is (no network).
-//! 2. Otherwise `apt-get download` with a private source list
-//!    ([`crate::pins::SUITES`], `[trusted=yes]`) and private state, cache and
-//!    lists directories under `target/zcrx-cache/apt/`: the system's apt
-//!    configuration and lists are never touched, and no root is needed. The
-//!    lists are refreshed when older than a day (or with
-//!    `ZCRX_APT_REFRESH=1`).
-//! 3. When the pinned version has left the index: the newest version of the
-//!    same series in the index (printed), then the pinned version's pool URL
-//!    (with `curl`). Without `apt-get` (a non-Debian host) the pool URL is
-//!    tried directly.
-//! 4. `dpkg-deb -x` into a temporary directory renamed into place, so an
-//!    interrupted run never leaves a half-extracted tree.
+//! 1. The private source list ([`crate::pins::SUITES`]) is `signed-by`
+//!    [`KEYRING`], Debian's archive keyring from the `debian-archive-keyring`
+//!    package: `apt-get update` takes a suite's index only with a good
+//!    signature by one of its keys. On 2026-11-30 trixie, trixie-backports
+//!    and sid were each signed by the Debian 12 and Debian 13 archive
+//!    automatic signing keys (trixie also by the Debian 13 release key), all
+//!    in bookworm's keyring package 2023.3+deb12u2 and in trixie's 2025.1.
+//! 2. A package whose version is in that index is downloaded with
+//!    `apt-get download`, which checks it against the index's hash.
+//! 3. Every package the pins name ([`crate::pins::Deb`]) carries its
+//!    SHA-256; a download or cached file with another hash is refused, and
+//!    a pinned version that has left every index is taken from the pool
+//!    (`apt-helper download-file` with the pinned hash) and nowhere else.
+//!    A version that is neither pinned nor in the signed index is refused.
 //!
+//! # Cache (`ZCRX_CACHE_DIR`, default `<workspace>/target/zcrx-cache`)
+//!
+//! - `debs/<name>_<version>.deb`: the verified downloads, checked again
+//!   against their SHA-256 every time they are used (a mismatch is moved to
+//!   `*.rejected` and refused); `*.deb.sha256` beside an unpinned one holds
+//!   the hash its signed index gave.
+//! - `pkgs/<name>_<version>/`: the extracted tree, re-extracted when the
+//!   `pkgs/<name>_<version>.sha256` stamp does not name the `.deb`'s hash.
+//! - `apt/`: the private source list, lists and apt cache (lists refreshed
+//!   when older than a day, or with `ZCRX_APT_REFRESH=1`).
+//! - `fetch.lock`: concurrent xtask runs fetch one at a time.
+//!
+//! A cached, pinned package needs no network and no apt at all.
 //! `ZCRX_DEBIAN_MIRROR` overrides the mirror (default
-//! `http://deb.debian.org/debian`), `ZCRX_CACHE_DIR` the cache directory
-//! (default `<workspace>/target/zcrx-cache`).
+//! `http://deb.debian.org/debian`; a `file:` mirror works too).
 
 mod apt;
+mod cache;
+mod error;
+mod host;
 pub mod version;
 
-use std::fmt;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::pins::{self, KernelPin};
+pub use error::FetchError;
+pub use host::{ensure_tool, is_root};
+
+use crate::pins::{self, Deb, KernelPin};
 
 /// The default Debian mirror.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+
+/// Debian's archive keyring, as the `debian-archive-keyring` package
+/// installs it.
+pub const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// The Debian package that ships [`KEYRING`].
+pub const KEYRING_PACKAGE: &str = "debian-archive-keyring";
 
 /// The workspace root, from the location of the xtask crate (not from
 /// `CARGO_TARGET_DIR`, so that the cache is per checkout).
@@ -73,20 +105,44 @@ pub fn mirror() -> String {
         .to_owned()
 }
 
-/// An extracted Debian package.
+/// The path of Debian's archive keyring ([`KEYRING`]), installing
+/// `debian-archive-keyring` first when it is missing and xtask runs as root;
+/// otherwise a [`FetchError::MissingTool`] naming the package.
+pub fn keyring() -> Result<PathBuf, FetchError> {
+    host::ensure_file(Path::new(KEYRING), KEYRING_PACKAGE)
+}
+
+/// Refreshes the private package lists when they are older than a day (or
+/// `ZCRX_APT_REFRESH=1`), refusing an index whose signature does not check;
+/// returns the lists directory (`<cache>/apt/lists`, holding each suite's
+/// verified `InRelease`).
+pub fn update_lists() -> Result<PathBuf, FetchError> {
+    let root = cache_root();
+    fs::create_dir_all(&root)
+        .map_err(|e| FetchError::io(format!("creating {}", root.display()), e))?;
+    let _lock = cache::Lock::take(&root.join("fetch.lock"))?;
+    let apt = apt::Apt::new(&root.join("apt"), &keyring()?)?;
+    apt.ensure_lists()?;
+    Ok(root.join("apt").join("lists"))
+}
+
+/// A verified, extracted Debian package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
     /// The extracted tree (the package's `/`).
     pub dir: PathBuf,
+    /// The verified `.deb` in the cache.
+    pub deb: PathBuf,
     /// The package actually used (may differ from the pin after a fallback).
     pub package: String,
     /// Its Debian version.
     pub version: String,
+    /// The `.deb`'s SHA-256 (lowercase hex), as checked.
+    pub sha256: String,
 }
 
 impl Fetched {
     /// `dir/usr/include`: the uapi include tree of a `linux-libc-dev`.
-    #[allow(dead_code, reason = "API for check-abi")]
     pub fn include_dir(&self) -> PathBuf {
         self.dir.join("usr").join("include")
     }
@@ -105,115 +161,133 @@ pub struct KernelImage {
     pub release: String,
 }
 
-/// Why a package could not be obtained. Every variant names the cause.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum FetchError {
-    /// A program this needs is not installed.
-    MissingTool {
-        /// The program (`dpkg-deb`, `curl`).
-        tool: &'static str,
-        /// The Debian package that provides it.
-        package: &'static str,
-    },
-    /// The registry could not be reached.
-    Unreachable {
-        /// The URL or mirror.
-        url: String,
-        /// What the tool said.
-        detail: String,
-    },
-    /// The package (at that version, or any of its series) is not in the
-    /// archive.
-    NotInArchive {
-        /// The package.
-        package: String,
-        /// The version asked for.
-        version: String,
-        /// Where it was looked for.
-        detail: String,
-    },
-    /// The package was obtained but does not hold what was expected.
-    BadPackage {
-        /// The package.
-        package: String,
-        /// Its version.
-        version: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A local file operation or tool failed.
-    Io {
-        /// What was being done.
-        action: String,
-        /// The error.
-        source: io::Error,
-    },
+/// `name` at exactly `version`: verified (signed index, and the pinned
+/// SHA-256 when [`crate::pins`] names it), cached and extracted.
+///
+/// A cached `.deb` is verified again and used without network. Otherwise
+/// it comes through the signed index, or, for a pinned version the index
+/// no longer has, from the pool with the pinned hash.
+pub fn package(name: &str, version: &str) -> Result<Fetched, FetchError> {
+    let pin = pins::find_deb(name, version);
+    let root = cache_root();
+    fs::create_dir_all(&root)
+        .map_err(|e| FetchError::io(format!("creating {}", root.display()), e))?;
+    let _lock = cache::Lock::take(&root.join("fetch.lock"))?;
+    let tmp = root.join(format!("tmp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp)
+        .map_err(|e| FetchError::io(format!("creating {}", tmp.display()), e))?;
+    let result = obtain(name, version, pin, &tmp);
+    let _ = fs::remove_dir_all(&tmp);
+    result
 }
 
-impl FetchError {
-    /// The process exit code for these errors: a bad environment, not a test
-    /// failure.
-    pub const EXIT_CODE: u8 = 2;
+/// Where a pinned hash comes from, for messages.
+const PINNED: &str = "pinned in xtask/src/pins.rs";
 
-    pub(crate) fn io(action: impl Into<String>, source: io::Error) -> Self {
-        FetchError::Io {
-            action: action.into(),
-            source,
+fn obtain(name: &str, version: &str, pin: Option<&Deb>, tmp: &Path) -> Result<Fetched, FetchError> {
+    let deb = cache::deb_path(name, version);
+    let cached = if deb.is_file() {
+        verify_cached(&deb, pin)?
+    } else {
+        None
+    };
+    let sha256 = match cached {
+        Some(sha) => sha,
+        None => download(name, version, pin, &deb, tmp)?,
+    };
+    host::ensure_tool("dpkg-deb", "dpkg")?;
+    let dir = cache::extract(&deb, &sha256, name, version, tmp)?;
+    eprintln!(
+        "xtask: using {name} {version} (SHA-256 verified; {})",
+        dir.display()
+    );
+    Ok(Fetched {
+        dir,
+        deb,
+        package: name.to_owned(),
+        version: version.to_owned(),
+        sha256,
+    })
+}
+
+/// Verifies a cached `.deb`; `None` when its expected hash is unknown (an
+/// unpinned file without its index hash: it is downloaded again).
+fn verify_cached(deb: &Path, pin: Option<&Deb>) -> Result<Option<String>, FetchError> {
+    if let Some(p) = pin {
+        cache::verify(deb, p.sha256, PINNED)?;
+        return Ok(Some(p.sha256.to_owned()));
+    }
+    match fs::read_to_string(cache::index_hash_path(deb)) {
+        Ok(h) => {
+            let h = h.trim().to_owned();
+            cache::verify(deb, &h, "the signed index gave when it was downloaded")?;
+            Ok(Some(h))
         }
+        Err(_) => Ok(None),
     }
 }
 
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::MissingTool { tool, package } => write!(
-                f,
-                "`{tool}` is not installed; install it with `apt-get install -y {package}`"
-            ),
-            FetchError::Unreachable { url, detail } => {
-                write!(f, "the Debian registry is unreachable ({url}): {detail}")
-            }
-            FetchError::NotInArchive {
-                package,
-                version,
-                detail,
-            } => write!(
-                f,
-                "{package} {version} is not in the Debian archive: {detail}"
-            ),
-            FetchError::BadPackage {
-                package,
-                version,
-                reason,
-            } => write!(f, "{package} {version}: {reason}"),
-            FetchError::Io { action, source } => write!(f, "{action}: {source}"),
+/// Downloads and verifies `name` at `version` into the cache at `deb`;
+/// returns its SHA-256.
+fn download(
+    name: &str,
+    version: &str,
+    pin: Option<&Deb>,
+    deb: &Path,
+    tmp: &Path,
+) -> Result<String, FetchError> {
+    let apt = apt::Apt::new(&cache_root().join("apt"), &keyring()?)?;
+    apt.ensure_lists()?;
+    let (file, sha256) = match (apt.show(name, version)?, pin) {
+        (Some(entry), Some(p)) if entry.sha256 != p.sha256 => {
+            return Err(FetchError::Refused {
+                what: format!("{name} {version}"),
+                reason: format!(
+                    "the signed index lists SHA-256 {}, but {} is {PINNED}",
+                    entry.sha256, p.sha256
+                ),
+            });
         }
-    }
-}
-
-impl std::error::Error for FetchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            FetchError::Io { source, .. } => Some(source),
-            _ => None,
+        (Some(entry), _) => {
+            let file = apt.download(name, version, tmp)?;
+            cache::verify(&file, &entry.sha256, "in the signed index")?;
+            (file, entry.sha256)
         }
+        (None, Some(p)) => {
+            eprintln!("xtask: {name} {version} has left the index; taking the pinned pool file");
+            let url = format!("{}/{}", mirror(), p.filename);
+            let file = apt.download_file(p, &url, tmp)?;
+            cache::verify(&file, p.sha256, PINNED)?;
+            (file, p.sha256.to_owned())
+        }
+        (None, None) => {
+            return Err(FetchError::NotInArchive {
+                package: name.to_owned(),
+                version: version.to_owned(),
+                detail: format!(
+                    "not in the signed index of {} ({}), and xtask/src/pins.rs pins no SHA-256 \
+                     for a pool download",
+                    mirror(),
+                    pins::SUITES.join(", ")
+                ),
+            });
+        }
+    };
+    cache::store(&file, deb)?;
+    let index_hash = cache::index_hash_path(deb);
+    if pin.is_none() {
+        apt::write(&index_hash, &sha256)?;
+    } else {
+        let _ = fs::remove_file(index_hash);
     }
+    Ok(sha256)
 }
 
 /// The uapi headers (`linux-libc-dev`) of a pinned kernel, extracted.
 /// `result.include_dir()` holds `linux/io_uring.h`.
-#[allow(dead_code, reason = "API for check-abi")]
 pub fn uapi_headers(pin: &KernelPin) -> Result<Fetched, FetchError> {
-    let want = Want {
-        package: pins::LIBC_DEV_PKG.to_owned(),
-        version: pin.libc_dev.to_owned(),
-        series: pin.series,
-        pool: pins::LIBC_DEV_POOL,
-        arch: "all",
-        kind: Kind::LibcDev,
-    };
-    let fetched = fetch(&want)?;
+    let fetched = pinned_or_series(&pin.libc_dev, pin.series, None)?;
     if !fetched.include_dir().join("linux/io_uring.h").is_file() {
         return Err(FetchError::BadPackage {
             package: fetched.package,
@@ -226,17 +300,7 @@ pub fn uapi_headers(pin: &KernelPin) -> Result<Fetched, FetchError> {
 
 /// The cloud kernel image of a pinned kernel, extracted.
 pub fn kernel_image(pin: &KernelPin) -> Result<KernelImage, FetchError> {
-    let want = Want {
-        package: pin.binary_pkg.to_owned(),
-        version: pin.binary_version.to_owned(),
-        series: pin.series,
-        pool: pins::BINARY_POOL,
-        arch: "amd64",
-        kind: Kind::Image {
-            suffix: pin.flavour_suffix(),
-        },
-    };
-    let fetched = fetch(&want)?;
+    let fetched = pinned_or_series(&pin.image, pin.series, Some(pin.flavour_suffix()))?;
     let release = fetched
         .package
         .strip_prefix(pins::BINARY_PKG_PREFIX)
@@ -267,321 +331,76 @@ pub fn kernel_image(pin: &KernelPin) -> Result<KernelImage, FetchError> {
     }
 }
 
-// ---- Any package of the kernel's source (used by `crate::nic`) ----
-//
-// The smallest addition for the module build: fetch one package of source
-// package `linux` at an exact version, with the cache, the private apt and
-// the pool fallback above. To be re-pointed at the generic fetcher once it
-// exists.
-
-/// One binary package built from Debian's `linux` source package
-/// (`linux-headers-*`, `linux-kbuild-*`), at an exact version, extracted.
-/// `arch` is the package's architecture (`amd64` or `all`), used for the
-/// pool URL when the package has left the index.
-pub fn linux_package(
-    package: &str,
-    version: &str,
-    series: &'static str,
-    arch: &'static str,
+/// The pinned package, or (when neither the index nor the pool has it) the
+/// newest of the same series in the signed index. `image_suffix` is the
+/// flavour of an image package (one name per release), `None` for a
+/// package with one name and many versions.
+fn pinned_or_series(
+    deb: &Deb,
+    series: &str,
+    image_suffix: Option<&str>,
 ) -> Result<Fetched, FetchError> {
-    fetch(&Want {
-        package: package.to_owned(),
-        version: version.to_owned(),
-        series,
-        pool: pins::LIBC_DEV_POOL,
-        arch,
-        kind: Kind::Exact,
-    })
-}
-
-/// What kind of package: decides how the same series is searched.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    /// One package name, many versions.
-    #[allow(dead_code, reason = "API for check-abi")]
-    LibcDev,
-    /// One package name per release: `linux-binary-<series>.<n>+<..><suffix>`.
-    Image { suffix: &'static str },
-    /// Exactly this version, or its pool URL: no other version fits.
-    Exact,
-}
-
-/// A package to obtain.
-#[derive(Debug, Clone)]
-struct Want {
-    package: String,
-    version: String,
-    series: &'static str,
-    pool: &'static str,
-    arch: &'static str,
-    kind: Kind,
-}
-
-fn extracted_dir(package: &str, version: &str) -> PathBuf {
-    cache_root()
-        .join("pkgs")
-        .join(format!("{package}_{}", version.replace(':', "%3a")))
-}
-
-fn cached(package: &str, version: &str) -> Option<Fetched> {
-    let dir = extracted_dir(package, version);
-    dir.is_dir().then(|| Fetched {
-        dir,
-        package: package.to_owned(),
-        version: version.to_owned(),
-    })
-}
-
-fn fetch(want: &Want) -> Result<Fetched, FetchError> {
-    if let Some(hit) = cached(&want.package, &want.version) {
-        eprintln!(
-            "xtask: {} {} (cached in {})",
-            hit.package,
-            hit.version,
-            hit.dir.display()
-        );
-        return Ok(hit);
-    }
-    require_tool("dpkg-deb", "dpkg")?;
-    let root = cache_root();
-    fs::create_dir_all(&root)
-        .map_err(|e| FetchError::io(format!("creating {}", root.display()), e))?;
-    let _lock = apt::Lock::take(&root.join("fetch.lock"))?;
-    // Another process may have finished the same download while we waited.
-    if let Some(hit) = cached(&want.package, &want.version) {
-        return Ok(hit);
-    }
-
-    let tmp = root.join(format!("tmp-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp)
-        .map_err(|e| FetchError::io(format!("creating {}", tmp.display()), e))?;
-    let result = download(want, &tmp).and_then(|got| match got {
-        Obtained::Cached(hit) => Ok(hit),
-        Obtained::Deb {
-            package,
-            version,
-            deb,
-        } => extract(&deb, &package, &version, &tmp),
-    });
-    let _ = fs::remove_dir_all(&tmp);
-    let fetched = result?;
-    eprintln!("xtask: using {} {}", fetched.package, fetched.version);
-    Ok(fetched)
-}
-
-/// The outcome of [`download`].
-enum Obtained {
-    /// A fallback version that was already extracted.
-    Cached(Fetched),
-    /// A downloaded package file.
-    Deb {
-        package: String,
-        version: String,
-        deb: PathBuf,
-    },
-}
-
-/// Downloads the wanted package, or its fallback, into `tmp`.
-fn download(want: &Want, tmp: &Path) -> Result<Obtained, FetchError> {
-    if which("apt-get") {
-        let apt = apt::Apt::new(&cache_root().join("apt"))?;
-        apt.ensure_lists()?;
-        let versions = apt.versions(&want.package)?;
-        if versions.iter().any(|v| v == &want.version) {
-            let deb = apt.download(&want.package, &want.version, tmp)?;
-            return Ok(Obtained::Deb {
-                package: want.package.clone(),
-                version: want.version.clone(),
-                deb,
-            });
+    match package(deb.name, deb.version) {
+        Err(FetchError::NotInArchive { detail, .. }) => {
+            eprintln!("xtask: {} {}: {detail}", deb.name, deb.version);
         }
-        if let Some((package, version)) = newest_in_series(&apt, want)? {
-            eprintln!(
-                "xtask: {} {} has left the archive's index; falling back to the newest of \
-                 series {}: {package} {version}",
-                want.package, want.version, want.series
-            );
-            if let Some(hit) = cached(&package, &version) {
-                return Ok(Obtained::Cached(hit));
-            }
-            let deb = apt.download(&package, &version, tmp)?;
-            return Ok(Obtained::Deb {
-                package,
-                version,
-                deb,
-            });
-        }
-        eprintln!(
-            "xtask: no {} of series {} in the index; trying the pool",
-            want.package, want.series
-        );
-    } else {
-        eprintln!("xtask: apt-get not found; trying the pool URL directly");
+        other => return other,
     }
-    let deb = pool_download(want, tmp)?;
-    Ok(Obtained::Deb {
-        package: want.package.clone(),
-        version: want.version.clone(),
-        deb,
-    })
-}
-
-fn newest_in_series(apt: &apt::Apt, want: &Want) -> Result<Option<(String, String)>, FetchError> {
-    let mut found: Vec<(String, String)> = Vec::new();
-    match want.kind {
-        Kind::Exact => {}
-        Kind::LibcDev => {
-            for v in apt.versions(&want.package)? {
-                if version::in_series(&v, want.series) {
-                    found.push((want.package.clone(), v));
-                }
-            }
-        }
-        Kind::Image { suffix } => {
-            let prefix = format!("{}{}.", pins::BINARY_PKG_PREFIX, want.series);
-            for name in apt.pkgnames(&prefix)? {
-                if name.ends_with(suffix) {
-                    for v in apt.versions(&name)? {
-                        if version::in_series(&v, want.series) {
-                            found.push((name.clone(), v));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(found
-        .into_iter()
-        .max_by(|a, b| version::compare(&a.1, &b.1)))
-}
-
-/// The pool URL of a package version.
-fn pool_url(want: &Want) -> String {
-    let version = want
-        .version
-        .split_once(':')
-        .map_or(want.version.as_str(), |(_, v)| v);
-    format!(
-        "{}/{}/{}_{}_{}.deb",
-        mirror(),
-        want.pool,
-        want.package,
-        version,
-        want.arch
-    )
-}
-
-fn pool_download(want: &Want, tmp: &Path) -> Result<PathBuf, FetchError> {
-    require_tool("curl", "curl")?;
-    let url = pool_url(want);
-    let out = tmp.join("pool.deb");
-    eprintln!("xtask: downloading {url}");
-    let res = Command::new("curl")
-        .args(["-fsSL", "--retry", "2", "--connect-timeout", "20", "-o"])
-        .arg(&out)
-        .arg(&url)
-        .output()
-        .map_err(|e| FetchError::io("running curl", e))?;
-    match res.status.code() {
-        Some(0) => Ok(out),
-        // 22: HTTP error (404: not in the pool).
-        Some(22) => Err(FetchError::NotInArchive {
-            package: want.package.clone(),
-            version: want.version.clone(),
-            detail: format!(
-                "not in the index and not in the pool ({url}: {})",
-                String::from_utf8_lossy(&res.stderr).trim()
-            ),
-        }),
-        _ => Err(FetchError::Unreachable {
-            url,
-            detail: format!(
-                "curl: {} ({})",
-                String::from_utf8_lossy(&res.stderr).trim(),
-                res.status
-            ),
-        }),
-    }
-}
-
-fn extract(deb: &Path, package: &str, version: &str, tmp: &Path) -> Result<Fetched, FetchError> {
-    let staging = tmp.join("x");
-    let res = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(deb)
-        .arg(&staging)
-        .output()
-        .map_err(|e| FetchError::io("running dpkg-deb", e))?;
-    if !res.status.success() {
-        return Err(FetchError::BadPackage {
-            package: package.to_owned(),
-            version: version.to_owned(),
-            reason: format!(
-                "dpkg-deb -x {} failed: {}",
-                deb.display(),
-                String::from_utf8_lossy(&res.stderr).trim()
-            ),
+    let newest = {
+        let root = cache_root();
+        let _lock = cache::Lock::take(&root.join("fetch.lock"))?;
+        let apt = apt::Apt::new(&root.join("apt"), &keyring()?)?;
+        newest_in_series(&apt, deb.name, series, image_suffix)?
+    };
+    let Some((name, version)) = newest else {
+        return Err(FetchError::NotInArchive {
+            package: deb.name.to_owned(),
+            version: deb.version.to_owned(),
+            detail: format!("not in the index nor the pool, and nothing of series {series}"),
         });
-    }
-    let dir = extracted_dir(package, version);
-    if let Some(parent) = dir.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| FetchError::io(format!("creating {}", parent.display()), e))?;
-    }
-    fs::rename(&staging, &dir).map_err(|e| {
-        FetchError::io(
-            format!("moving {} to {}", staging.display(), dir.display()),
-            e,
-        )
-    })?;
-    Ok(Fetched {
-        dir,
-        package: package.to_owned(),
-        version: version.to_owned(),
-    })
+    };
+    eprintln!(
+        "xtask: {} {} has left the archive; falling back to the newest of series {series}: \
+         {name} {version}",
+        deb.name, deb.version
+    );
+    package(&name, &version)
 }
 
-/// Whether `tool` is on `PATH`.
-pub fn which(tool: &str) -> bool {
-    find_in_path(tool).is_some()
-}
-
-/// The full path of `tool` on `PATH`.
-pub fn find_in_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-}
-
-fn require_tool(tool: &'static str, package: &'static str) -> Result<(), FetchError> {
-    if which(tool) {
-        Ok(())
-    } else {
-        Err(FetchError::MissingTool { tool, package })
+fn newest_in_series(
+    apt: &apt::Apt,
+    name: &str,
+    series: &str,
+    image_suffix: Option<&str>,
+) -> Result<Option<(String, String)>, FetchError> {
+    let names = match image_suffix {
+        None => vec![name.to_owned()],
+        Some(suffix) => apt
+            .pkgnames(&format!("{}{series}.", pins::BINARY_PKG_PREFIX))?
+            .into_iter()
+            .filter(|n| n.ends_with(suffix))
+            .collect(),
+    };
+    let mut found: Vec<(String, String)> = Vec::new();
+    for n in names {
+        for v in apt.versions(&n)? {
+            if version::in_series(&v, series) {
+                found.push((n.clone(), v));
+            }
+        }
     }
+    Ok(found.into_iter().reduce(|best, c| {
+        if version::newer(&c.1, &best.1) {
+            c
+        } else {
+            best
+        }
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_urls() {
-        let want = Want {
-            package: "linux-libc-dev".into(),
-            version: "6.19.13-1~bpo13+1".into(),
-            series: "6.19",
-            pool: pins::LIBC_DEV_POOL,
-            arch: "all",
-            kind: Kind::LibcDev,
-        };
-        assert!(
-            pool_url(&want)
-                .ends_with("/pool/main/l/linux/linux-libc-dev_6.19.13-1~bpo13+1_all.deb")
-        );
-    }
 
     #[test]
     fn cache_is_under_the_workspace_target() {
@@ -599,80 +418,37 @@ mod tests {
                 .is_file()
         );
     }
-
-    #[test]
-    fn errors_name_the_cause() {
-        let e = FetchError::MissingTool {
-            tool: "dpkg-deb",
-            package: "dpkg",
-        };
-        assert!(e.to_string().contains("apt-get install -y dpkg"));
-        let e = FetchError::Unreachable {
-            url: "http://x".into(),
-            detail: "timeout".into(),
-        };
-        assert!(e.to_string().contains("unreachable"));
-    }
 }
 
 #[cfg(test)]
 mod network_tests {
     use super::*;
 
-    /// Fetches every pinned package (network or a warm cache needed):
-    /// `cargo test -p xtask -- --ignored fetch_all_pins`.
-    #[test]
-    #[ignore = "downloads from Debian's archive"]
-    fn fetch_all_pins() {
-        for pin in pins::PINS {
-            let h = uapi_headers(pin).unwrap();
-            eprintln!("{} {} {}", h.package, h.version, h.dir.display());
-            let k = kernel_image(pin).unwrap();
-            eprintln!("{k:?}");
-            assert_eq!(k.release, pin.release());
-        }
-    }
-
     /// A pin that has left the index falls back to the newest of its series.
     #[test]
     #[ignore = "downloads from Debian's archive"]
     fn fallback_to_the_newest_of_the_series() {
-        let headers = fetch(&Want {
-            package: pins::LIBC_DEV_PKG.into(),
-            version: "7.2.0-99".into(),
-            series: "7.2",
-            pool: pins::LIBC_DEV_POOL,
-            arch: "all",
-            kind: Kind::LibcDev,
-        })
-        .unwrap();
+        let gone = Deb {
+            name: "linux-libc-dev",
+            version: "7.2.0-99",
+            filename: "pool/main/l/linux/linux-libc-dev_7.2.0-99_all.deb",
+            sha256: "",
+        };
+        let headers = pinned_or_series(&gone, "7.2", None).unwrap();
         assert_eq!(headers.version, "7.2.13-1");
-        let image = fetch(&Want {
-            package: "linux-binary-7.2.0+deb13-cloud-amd64".into(),
-            version: "7.2.0-1~bpo13+1".into(),
-            series: "7.2",
-            pool: pins::BINARY_POOL,
-            arch: "amd64",
-            kind: Kind::Image {
-                suffix: "-cloud-amd64",
-            },
-        })
-        .unwrap();
+        let gone = Deb {
+            name: "linux-binary-7.2.0+deb13-cloud-amd64",
+            version: "7.2.0-1~bpo13+1",
+            filename: "pool/main/l/linux-signed-amd64/x.deb",
+            sha256: "",
+        };
+        let image = pinned_or_series(&gone, "7.2", Some("-cloud-amd64")).unwrap();
         assert_eq!(
             (image.package.as_str(), image.version.as_str()),
             ("linux-binary-7.2.13+deb14-cloud-amd64", "7.2.13-1")
         );
-        // Not in the index, not in the pool: named as such.
-        let err = fetch(&Want {
-            package: pins::LIBC_DEV_PKG.into(),
-            version: "5.99.1-1".into(),
-            series: "5.99",
-            pool: pins::LIBC_DEV_POOL,
-            arch: "all",
-            kind: Kind::LibcDev,
-        })
-        .unwrap_err();
+        // Not in the index, not pinned: named as such.
+        let err = package("linux-libc-dev", "5.99.1-1").unwrap_err();
         assert!(matches!(err, FetchError::NotInArchive { .. }), "{err}");
-        eprintln!("{err}");
     }
 }

@@ -11,14 +11,15 @@
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::debian::{self, find_in_path};
+use rustix::mount::{MountFlags, MountPropagationFlags};
+
+use crate::debian;
 use crate::vm::Error;
 
 /// Packages of every build root, besides the compiler: make, the C
@@ -45,32 +46,6 @@ pub struct BuildRoot {
     pub dir: PathBuf,
 }
 
-/// The suite whose compiler built a Debian kernel release: `+deb13`
-/// (trixie and trixie-backports) → trixie, `+deb14` (sid) → sid.
-pub fn suite_for_release(release: &str) -> Result<&'static str, Error> {
-    const SUITES: &[(&str, &str)] = &[("+deb13", "trixie"), ("+deb14", "sid")];
-    SUITES
-        .iter()
-        .find(|(tag, _)| release.contains(tag))
-        .map(|(_, suite)| *suite)
-        .ok_or_else(|| {
-            Error::env(format!(
-                "no build root suite known for kernel {release} (known: {}); add it to \
-                 xtask/src/nic/buildroot.rs",
-                SUITES
-                    .iter()
-                    .map(|(t, s)| format!("{t} → {s}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// An exclusive `flock` on a file, released on drop.
 pub(super) struct Lock(#[allow(dead_code, reason = "held for its drop")] File);
 
@@ -88,47 +63,13 @@ impl Lock {
             .open(path)
             .map_err(|e| Error::env(format!("opening {}: {e}", path.display())))?;
         loop {
-            // SAFETY: flock on a descriptor owned by `file`, alive for the call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Lock(file));
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(Error::env(format!("locking {}: {err}", path.display())));
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive) {
+                Ok(()) => return Ok(Lock(file)),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::env(format!("locking {}: {e}", path.display()))),
             }
         }
     }
-}
-
-/// `debootstrap` on `PATH`; as root on Debian, installed when missing.
-fn ensure_debootstrap() -> Result<PathBuf, Error> {
-    if let Some(p) = find_in_path("debootstrap") {
-        return Ok(p);
-    }
-    let install = "apt-get install -y --no-install-recommends debootstrap";
-    if find_in_path("apt-get").is_none() {
-        return Err(Error::env(
-            "debootstrap is not installed and this is not a Debian system: the module build \
-             needs a Debian build root (debootstrap, as root)",
-        ));
-    }
-    eprintln!("xtask: debootstrap not found; installing it ({install})");
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let args = ["install", "-y", "--no-install-recommends", "debootstrap"];
-    if !(apt(&args) || (apt(&["update"]) && apt(&args))) {
-        return Err(Error::env(format!(
-            "installing debootstrap failed; run `{install}` and see its messages"
-        )));
-    }
-    find_in_path("debootstrap")
-        .ok_or_else(|| Error::env("debootstrap still not found after installing it"))
 }
 
 /// The build root of `suite` with `compiler` (`gcc-14`) in it, made with
@@ -149,14 +90,17 @@ pub fn ensure(suite: &'static str, compiler: &str) -> Result<BuildRoot, Error> {
     if stamp_ok(&dir) {
         return Ok(BuildRoot { suite, dir });
     }
-    if !is_root() {
+    if !debian::is_root() {
         return Err(Error::env(format!(
             "building the zcrx-sim module needs a Debian {suite} build root with {compiler}, \
              made with debootstrap and used with chroot: both need root. Run as root \
              (sudo cargo xtask ...), or build the module elsewhere"
         )));
     }
-    let debootstrap = ensure_debootstrap()?;
+    let debootstrap = debian::ensure_tool("debootstrap", "debootstrap")?;
+    // debootstrap checks the suite's Release signature against the same
+    // archive keyring as every other download.
+    let keyring = debian::keyring()?;
     let _lock = Lock::take(&base.join(format!("{suite}.lock")))?;
     if stamp_ok(&dir) {
         return Ok(BuildRoot { suite, dir });
@@ -178,6 +122,7 @@ pub fn ensure(suite: &'static str, compiler: &str) -> Result<BuildRoot, Error> {
     let t = Instant::now();
     let status = Command::new(debootstrap)
         .arg("--variant=minbase")
+        .arg(format!("--keyring={}", keyring.display()))
         .arg(format!("--include={wanted}"))
         .arg(suite)
         .arg(&tmp)
@@ -268,57 +213,32 @@ impl BuildRoot {
             .stdout(out)
             .stderr(err);
         let enter = move || -> io::Result<()> {
-            let check = |rc: libc::c_int| {
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::last_os_error())
-                }
-            };
-            // SAFETY: unshare with a constant flag: this (child) process gets
-            // a mount namespace of its own.
-            check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?;
-            // SAFETY: valid NUL-terminated strings prepared before the fork;
-            // makes every mount private to that namespace.
-            check(unsafe {
-                libc::mount(
-                    std::ptr::null(),
-                    slash.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            })?;
+            // SAFETY: a new mount namespace for this (child, single-threaded
+            // after fork) process; no descriptor table is unshared.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }?;
+            // Every mount private to that namespace.
+            rustix::mount::mount_change(
+                slash.as_c_str(),
+                MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+            )?;
             for (host, target) in &mounts {
-                // SAFETY: as above; a bind mount inside the private namespace.
-                check(unsafe {
-                    libc::mount(
-                        host.as_ptr(),
-                        target.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND | libc::MS_REC,
-                        std::ptr::null(),
-                    )
-                })?;
+                rustix::mount::mount_bind_recursive(host.as_c_str(), target.as_c_str())?;
             }
-            // SAFETY: as above; procfs for the tools that read /proc.
-            check(unsafe {
-                libc::mount(
-                    proc_name.as_ptr(),
-                    proc_dir.as_ptr(),
-                    proc_name.as_ptr(),
-                    0,
-                    std::ptr::null(),
-                )
-            })?;
-            // SAFETY: a valid NUL-terminated path.
-            check(unsafe { libc::chroot(root.as_ptr()) })?;
-            // SAFETY: as above.
-            check(unsafe { libc::chdir(slash.as_ptr()) })
+            // procfs for the tools that read /proc.
+            rustix::mount::mount(
+                proc_name.as_c_str(),
+                proc_dir.as_c_str(),
+                proc_name.as_c_str(),
+                MountFlags::empty(),
+                None,
+            )?;
+            rustix::process::chroot(root.as_c_str())?;
+            rustix::process::chdir(slash.as_c_str())?;
+            Ok(())
         };
         // SAFETY: `enter` runs in the forked child before exec and only
-        // makes async-signal-safe system calls on data prepared before the
-        // fork (no allocation, no locks).
+        // makes system calls (rustix's, raw and async-signal-safe) on C
+        // strings prepared before the fork: no allocation, no locks.
         unsafe {
             cmd.pre_exec(enter);
         }
@@ -330,24 +250,5 @@ impl BuildRoot {
             ))
         })?;
         Ok(status.success())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suites_of_the_pinned_kernels() {
-        assert_eq!(
-            suite_for_release("7.3.4+deb13-cloud-amd64").unwrap(),
-            "trixie"
-        );
-        assert_eq!(
-            suite_for_release("7.2.13+deb14-cloud-amd64").unwrap(),
-            "sid"
-        );
-        let err = suite_for_release("6.1.0-30-cloud-amd64").unwrap_err();
-        assert!(err.message.contains("+deb13 → trixie"), "{err}");
     }
 }

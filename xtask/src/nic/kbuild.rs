@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::buildroot::{self, Bind, Lock, tail_of};
 use crate::debian::{self, Fetched, workspace_root};
-use crate::pins::KernelPin;
+use crate::pins::{KernelPin, ModuleBuild};
 use crate::vm::Error;
 
 /// The module's file name.
@@ -19,34 +19,6 @@ pub const MODULE_FILE: &str = "zcrx_sim.ko";
 
 /// Where the module's sources are, relative to the workspace.
 pub const SOURCE_DIR: &str = "testbed/zcrx-sim";
-
-/// The headers and kbuild packages of one kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelPackages {
-    /// `linux-headers-<release>` (the flavour's config, Module.symvers).
-    pub headers: String,
-    /// `linux-headers-<base>-common` (the shared headers and Makefile).
-    pub common: String,
-    /// `linux-kbuild-<base>` (scripts and host tools).
-    pub kbuild: String,
-    /// Their Debian version (the kernel image's).
-    pub version: String,
-}
-
-/// Derives the package names from the pin: release `7.3.4+deb13-cloud-amd64`
-/// has base `7.3.4+deb13`.
-pub fn packages(pin: &KernelPin) -> KernelPackages {
-    let release = pin.release();
-    let base = release
-        .strip_suffix(pin.flavour_suffix())
-        .unwrap_or(release);
-    KernelPackages {
-        headers: format!("linux-headers-{release}"),
-        common: format!("linux-headers-{base}-common"),
-        kbuild: format!("linux-kbuild-{base}"),
-        version: pin.binary_version.to_owned(),
-    }
-}
 
 /// The gcc a kernel was built with, from `CONFIG_CC_VERSION_TEXT` in its
 /// config: `"x86_64-linux-gnu-gcc-14 (Debian 14.2.0-19) 14.2.0"` → `gcc-14`.
@@ -99,24 +71,30 @@ fn sources() -> Result<Vec<(String, Vec<u8>)>, Error> {
     Ok(files)
 }
 
-fn fetch_all(pin: &'static KernelPin, p: &KernelPackages) -> Result<[Fetched; 3], Error> {
+/// The pinned headers, common headers and kbuild packages of a kernel,
+/// through the verified fetcher (signed index, pinned SHA-256).
+fn fetch_all(b: &ModuleBuild) -> Result<[Fetched; 3], Error> {
     Ok([
-        debian::linux_package(&p.headers, &p.version, pin.series, "amd64")?,
-        debian::linux_package(&p.common, &p.version, pin.series, "all")?,
-        debian::linux_package(&p.kbuild, &p.version, pin.series, "amd64")?,
+        debian::package(b.headers.name, b.headers.version)?,
+        debian::package(b.headers_common.name, b.headers_common.version)?,
+        debian::package(b.kbuild.name, b.kbuild.version)?,
     ])
 }
 
 /// Builds the module for `pin` (or returns the cached build).
 pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
     let release = pin.release().to_owned();
-    let pkgs = packages(pin);
+    let pkgs = pin.module_build.as_ref().ok_or_else(|| {
+        Error::env(format!(
+            "no module-build packages are pinned for {pin} (xtask/src/pins.rs)"
+        ))
+    })?;
     let srcs = sources()?;
-    let suite = buildroot::suite_for_release(&release)?;
+    let suite = pkgs.build_suite;
 
     let mut h = DefaultHasher::new();
     srcs.hash(&mut h);
-    (&release, &pkgs.version, suite).hash(&mut h);
+    (&release, pkgs.headers.sha256, pkgs.kbuild.sha256, suite).hash(&mut h);
     let key = format!("{:016x}", h.finish());
     let out_dir = debian::cache_root()
         .join("nic-module")
@@ -134,10 +112,10 @@ pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
     }
 
     let t = Instant::now();
-    let [headers, common, kbuild] = fetch_all(pin, &pkgs)?;
-    let headers_dir = format!("/usr/src/{}", pkgs.headers);
-    let common_dir = format!("/usr/src/{}", pkgs.common);
-    let kbuild_dir = format!("/usr/lib/{}", pkgs.kbuild);
+    let [headers, common, kbuild] = fetch_all(pkgs)?;
+    let headers_dir = format!("/usr/src/{}", pkgs.headers.name);
+    let common_dir = format!("/usr/src/{}", pkgs.headers_common.name);
+    let kbuild_dir = format!("/usr/lib/{}", pkgs.kbuild.name);
     let config_path = headers
         .dir
         .join(headers_dir.trim_start_matches('/'))
@@ -145,8 +123,8 @@ pub fn build(pin: &'static KernelPin) -> Result<BuiltModule, Error> {
     let config = fs::read_to_string(&config_path).map_err(|e| {
         Error::env(format!(
             "{} {}: no kernel config at {}: {e}",
-            pkgs.headers,
-            pkgs.version,
+            pkgs.headers.name,
+            pkgs.headers.version,
             config_path.display()
         ))
     })?;
@@ -275,14 +253,18 @@ mod tests {
     use crate::pins;
 
     #[test]
-    fn package_names() {
-        let p = packages(pins::pin("7.3").unwrap());
-        assert_eq!(p.headers, "linux-headers-7.3.4+deb13-cloud-amd64");
-        assert_eq!(p.common, "linux-headers-7.3.4+deb13-common");
-        assert_eq!(p.kbuild, "linux-kbuild-7.3.4+deb13");
-        assert_eq!(p.version, "7.3.4-1~bpo13+1");
-        let p = packages(pins::pin("7.2").unwrap());
-        assert_eq!(p.kbuild, "linux-kbuild-7.2.13+deb14");
+    fn the_pinned_packages_match_the_kernel_release() {
+        // The kbuild Makefile names its directories after these packages.
+        for (series, base) in [("7.3", "7.3.4+deb13"), ("7.2", "7.2.13+deb14")] {
+            let pin = pins::pin(series).unwrap();
+            let b = pin.module_build.as_ref().unwrap();
+            assert_eq!(b.headers.name, format!("linux-headers-{}", pin.release()));
+            assert_eq!(
+                b.headers_common.name,
+                format!("linux-headers-{base}-common")
+            );
+            assert_eq!(b.kbuild.name, format!("linux-kbuild-{base}"));
+        }
     }
 
     #[test]

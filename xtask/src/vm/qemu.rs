@@ -9,65 +9,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Error;
 use super::console::Console;
-use crate::debian::{self, find_in_path};
+use rustix::process::Pid;
+
+use crate::debian;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
 
 /// Finds `qemu-system-x86_64`; as root, installs Debian's `qemu-system-x86`
-/// when it is missing; otherwise fails with the command to run.
+/// when it is missing; otherwise fails naming the package.
 pub fn ensure_qemu() -> Result<PathBuf, Error> {
-    if let Some(p) = find_in_path(QEMU) {
-        return Ok(p);
-    }
-    let install = "apt-get install -y --no-install-recommends qemu-system-x86";
-    if !is_root() {
-        return Err(Error::env(format!(
-            "{QEMU} is not installed; install it with: sudo {install}"
-        )));
-    }
-    if find_in_path("apt-get").is_none() {
-        return Err(Error::env(format!(
-            "{QEMU} is not installed and this is not a Debian system; install QEMU \
-             (x86-64 system emulator) with the system's package manager"
-        )));
-    }
-    eprintln!("xtask: {QEMU} not found; installing Debian's qemu-system-x86 ({install})");
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    };
-    let args = [
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "qemu-system-x86",
-    ];
-    let installed = apt(&args) || (apt(&["update"]) && apt(&args));
-    if !installed {
-        return Err(Error::env(format!(
-            "installing qemu-system-x86 failed; run `{install}` and see its messages"
-        )));
-    }
-    find_in_path(QEMU).ok_or_else(|| {
-        Error::env(format!(
-            "{QEMU} still not found after installing qemu-system-x86"
-        ))
-    })
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    Ok(debian::ensure_tool(QEMU, "qemu-system-x86")?)
 }
 
 /// The accelerator.
@@ -178,26 +136,24 @@ pub struct Ended {
 }
 
 /// Set by the SIGINT/SIGTERM/SIGHUP handler; the boot loop then kills QEMU.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// Installs the handler that turns Ctrl-C (and SIGTERM, SIGHUP) into a clean
-/// stop: QEMU is killed and the run fails with "interrupted".
+/// stop: QEMU is killed and the run fails with "interrupted". (Where it
+/// cannot be installed, a signal ends xtask, and QEMU with it.)
 pub fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe; `signal` with a valid handler has no other
-        // preconditions.
-        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = INTERRUPTED.get_or_init(Arc::default);
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
     }
 }
 
 /// Whether a stop was requested by a signal.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::SeqCst))
 }
 
 /// Kills and reaps QEMU when dropped: on every way out of [`run`], including
@@ -216,17 +172,11 @@ impl Drop for Reaper {
 
 /// In a forked child: ask the kernel to kill it when its parent (xtask)
 /// dies, however xtask dies; if xtask is already gone, die now.
-fn die_with_parent(parent: libc::pid_t) {
-    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory
-    // arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
-    if ppid != parent {
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        // SAFETY: sending SIGKILL to ourselves has no memory effects.
-        unsafe { libc::kill(me, libc::SIGKILL) };
+fn die_with_parent(parent: Pid) {
+    use rustix::process::{Signal, getpid, getppid, kill_process, set_parent_process_death_signal};
+    let _ = set_parent_process_death_signal(Some(Signal::KILL));
+    if getppid() != Some(parent) {
+        let _ = kill_process(getpid(), Signal::KILL);
     }
 }
 
@@ -261,15 +211,14 @@ pub fn run(boot: &Boot<'_>, console: &mut Console) -> Result<Ended, Error> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
+    let parent = rustix::process::getpid();
     let hook = move || {
         die_with_parent(parent);
         Ok(())
     };
     // SAFETY: the hook runs in the child between fork and exec and only makes
-    // async-signal-safe system calls (prctl, getppid, getpid, kill); it does
-    // not allocate or take locks.
+    // raw system calls through rustix (prctl, getppid, getpid, kill), which
+    // are async-signal-safe; it does not allocate or take locks.
     unsafe { cmd.pre_exec(hook) };
     let start = Instant::now();
     let child = cmd
