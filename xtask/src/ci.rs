@@ -310,6 +310,24 @@ fn steps(args: &CiArgs, root: &Path) -> Result<Vec<Step>, String> {
             root.join("target/loom").display().to_string(),
         ));
         steps.push(s);
+
+        // Runs the library under valgrind (callgrind) and prints the hot
+        // paths' instructions per buffer beside the C baselines: a report,
+        // not a pass/fail on the figures.
+        steps.push(step(
+            "instruction counts (callgrind)",
+            &[
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "benches",
+                "--bin",
+                "icount",
+                "--",
+                "--quick",
+            ],
+        ));
     }
     if !args.skip_vm {
         steps.push(step("vm-test (7.3, 7.2, 6.19)", &["xtask", "vm-test"]));
