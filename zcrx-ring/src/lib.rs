@@ -21,6 +21,8 @@
 //!   flushes).
 //! - [`recv`]: the receive loop ([`Receiver`]) over multishot
 //!   `IORING_OP_RECV_ZC`.
+//! - `tokio` (feature `tokio`): the same loop awaited in a tokio runtime
+//!   (`AsyncReceiver`).
 //!
 //! # Soundness
 //!
@@ -74,6 +76,10 @@
 //!
 //! `std` (default): conversion of [`Error`] into `std::io::Error` and
 //! interface lookup by name. Without it the crate is `no_std` + `alloc`.
+//!
+//! `tokio` (off by default; implies `std`): the async receiver, module
+//! `tokio`, driven by tokio's reactor (tokio with its `net` feature, and
+//! `futures-core` for `Stream`).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -88,6 +94,8 @@ pub mod refill;
 pub mod region;
 pub mod ring;
 pub(crate) mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod zcrx;
 
 pub use area::{Area, PageBacking};
