@@ -9,12 +9,15 @@
 //! ```
 //!
 //! Two workloads per source: `bulk` (one stream written as fast as the
-//! sender can) and `trickle` (4 KiB messages with a pause after each, so
-//! that the receiver waits before nearly every one). Each row: wall and
+//! sender can) and `trickle` (4 KiB messages with a pause after each,
+//! `--pause-us`, 2 ms by default, so that the receiver waits before nearly
+//! every one). Each row: wall and
 //! receiver-thread CPU time, events, and what the receiver did: waits in
 //! the reactor, enters with GETEVENTS, enters that found nothing, level
-//! checks. A source that never wakes the receiver is reported as stalled
-//! after 10 s without an event.
+//! checks. A source that never wakes the receiver would be reported as
+//! stalled after 10 s without an event; the receiver refuses the ring's
+//! descriptor where the kernel does not wake it (its probe), and that
+//! refusal is reported instead.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -103,7 +106,10 @@ fn run(source: Readiness, workload: Workload) -> Row {
         .unwrap();
     let (wall0, cpu0) = (Instant::now(), thread_cpu());
     let (outcome, counters) = rt.block_on(async {
-        let mut rx = AsyncReceiver::with_readiness(Receiver::new(&mut ring), source).unwrap();
+        let mut rx = match AsyncReceiver::with_readiness(Receiver::new(&mut ring), source) {
+            Ok(rx) => rx,
+            Err(e) => return (Err(format!("refused: {e}")), Default::default()),
+        };
         rx.add(&zcrx, &server, None).unwrap();
         let (mut bytes, mut events) = (0u64, 0u64);
         let outcome = loop {
@@ -151,10 +157,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mib = arg(&args, "--mib", 64);
     let rounds = arg(&args, "--rounds", 3);
-    let messages = arg(&args, "--messages", 2000);
+    let messages = arg(&args, "--messages", 1000);
+    let pause_us = arg(&args, "--pause-us", 2000);
     let uname = rustix::system::uname();
     println!(
-        "kernel {}; bulk {mib} MiB, trickle {messages} x 4 KiB with 200 us pauses; {rounds} round(s)",
+        "Readiness::detect(): {:?}; kernel {}; bulk {mib} MiB, trickle {messages} x 4 KiB with {pause_us} us pauses; {rounds} round(s)",
+        Readiness::detect(),
         uname.release().to_string_lossy()
     );
     println!(
@@ -168,7 +176,7 @@ fn main() {
                 Workload::Trickle {
                     messages,
                     size: 4096,
-                    pause: Duration::from_micros(200),
+                    pause: Duration::from_micros(pause_us as u64),
                 },
             ] {
                 let r = run(source, workload);

@@ -22,8 +22,8 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::runtime::{Builder, Runtime};
 use zcrx_ring::ring::Cqe32;
-use zcrx_ring::tokio::AsyncReceiver;
-use zcrx_ring::{ConnId, Recv, Ring, Zcrx};
+use zcrx_ring::tokio::{AsyncReceiver, Readiness};
+use zcrx_ring::{ConnId, Receiver, Recv, Ring, Zcrx};
 
 use common::{nodev, ring, tcp_pair};
 
@@ -442,4 +442,57 @@ fn a_dropped_receiver_cancels_and_gives_back_what_it_reaped() {
     drop(server);
     drop(client);
     rt.block_on(no_buffer_lost(&mut ring, &zcrx, 64 * 16 * 4096));
+}
+
+/// The readiness source fits the kernel: Linux 7.3 wakes the ring's
+/// pollers for queued task work, and the receiver watches the ring's
+/// descriptor there; Linux 7.2 does not, and the receiver watches an
+/// eventfd and refuses the ring's descriptor (with which it would never
+/// wake up). Every source the kernel supports carries a stream of small
+/// writes, each waited for, byte-exact.
+#[test]
+fn the_readiness_source_fits_the_kernel() {
+    require_nodev!();
+    let wakes = zcrx_testkit::kernel_at_least(7, 3);
+    let detected = Readiness::detect();
+    assert_eq!(
+        detected,
+        if wakes {
+            Readiness::RingFd
+        } else {
+            Readiness::EventFd
+        }
+    );
+    let rt = runtime();
+    for (i, source) in [Readiness::EventFd, Readiness::RingFd]
+        .into_iter()
+        .enumerate()
+    {
+        const TOTAL: usize = 256 << 10;
+        let data = random_stream(20 + i as u64, TOTAL);
+        let mut ring = ring::<Cqe32>(16);
+        let zcrx = nodev(64).register(&ring).unwrap();
+        rt.block_on(async {
+            let made = AsyncReceiver::with_readiness(Receiver::new(&mut ring), source);
+            if source == Readiness::RingFd && !wakes {
+                let e = made
+                    .expect_err("the ring's descriptor accepted on a kernel that does not wake it");
+                assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{e}");
+                return;
+            }
+            let mut rx = made.unwrap();
+            let (mut client, server) = tcp_pair();
+            let sender = {
+                let data = data.clone();
+                thread::spawn(move || {
+                    write_slowly(&mut client, &data, 8192, Duration::from_millis(2))
+                })
+            };
+            let conn = rx.add(&zcrx, &server, None).unwrap();
+            receive_all(&mut rx, conn, &data).await;
+            sender.join().unwrap();
+            eprintln!("{source:?}: {:?}", rx.counters());
+            assert!(rx.counters().waits > 0, "{source:?}: never waited");
+        });
+    }
 }

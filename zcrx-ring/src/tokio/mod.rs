@@ -124,6 +124,7 @@
 //! (`Notifier::next_rearm`) is a `tokio::time::sleep` in a `select!` with
 //! `recv` (which, being cancel-safe, may lose that race).
 
+mod probe;
 mod readiness;
 mod receiver;
 

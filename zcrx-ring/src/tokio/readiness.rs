@@ -18,23 +18,48 @@ use rustix::io::Errno;
 use rustix::io_uring::{IoringRegisterOp, io_uring_register};
 use zcrx_uapi::{SetupFlags, SqRingFlags};
 
+use super::probe::ring_fd_wakes;
 use crate::error::Error;
 use crate::ring::{CqeMode, Ring};
 
-/// The descriptor tokio's reactor watches for a ring.
+/// The descriptor tokio's reactor watches for a ring (see [the module
+/// docs](super#readiness)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Readiness {
     /// An eventfd registered with the ring (`IORING_REGISTER_EVENTFD`):
-    /// the kernel signals it when task work is queued for an idle ring and
-    /// whenever the ring posts completions. Works on every kernel with
-    /// ZCRX. The ring must not have another eventfd registered.
+    /// the kernel signals it when task work is queued for an idle ring,
+    /// and whenever the ring posts completions (so that after a batch the
+    /// receiver is woken once more, to find nothing). Works on every
+    /// kernel with ZCRX. The ring must not have another eventfd
+    /// registered; the receiver unregisters its own when dropped.
     EventFd,
-    /// The ring's own descriptor: readable while completions or task work
-    /// wait. Only kernels that wake the ring's pollers when task work is
-    /// queued (Linux 7.3) announce new data this way; on Linux 7.2 a
-    /// receiver watching it would never wake up for incoming data.
+    /// The ring's own descriptor. Only kernels that wake the ring's
+    /// pollers when task work is queued (Linux 7.3) announce new data this
+    /// way; a receiver refuses it on other kernels (on Linux 7.2 it would
+    /// never wake up for incoming data).
     RingFd,
+}
+
+impl Readiness {
+    /// The best source on the running kernel: [`RingFd`](Self::RingFd)
+    /// where the kernel wakes the ring's pollers for queued task work,
+    /// [`EventFd`](Self::EventFd) elsewhere. The kernel is asked once per
+    /// process, on a private two-entry ring (a NOP completed through task
+    /// work, watched by epoll); later calls answer from memory.
+    ///
+    /// ```
+    /// use zcrx_ring::tokio::Readiness;
+    /// // Linux 7.3: RingFd; Linux 7.2 and older: EventFd.
+    /// println!("{:?}", Readiness::detect());
+    /// ```
+    pub fn detect() -> Self {
+        if ring_fd_wakes() {
+            Readiness::RingFd
+        } else {
+            Readiness::EventFd
+        }
+    }
 }
 
 /// A ring's readiness, registered with the current tokio runtime.
@@ -60,6 +85,14 @@ impl RingReadiness {
                 let efd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
                 register_eventfd(ring, &efd)?;
                 (efd, Some(dup(ring)?))
+            }
+            Readiness::RingFd if !ring_fd_wakes() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "this kernel does not wake a DEFER_TASKRUN ring's pollers when task work is \
+                     queued (Linux 7.3 does): watching the ring's descriptor would miss incoming \
+                     data; use Readiness::EventFd",
+                ));
             }
             Readiness::RingFd => (dup(ring)?, None),
         };
@@ -164,7 +197,7 @@ fn register_eventfd<M: CqeMode>(ring: &Ring<M>, efd: &OwnedFd) -> io::Result<()>
             io::ErrorKind::ResourceBusy,
             "IORING_REGISTER_EVENTFD: the ring already has an eventfd registered (EBUSY); a \
              ring has one: unregister it, or let the async receiver watch the ring's own \
-             descriptor (Readiness::RingFd, Linux 7.3)",
+             descriptor (Readiness::RingFd, on kernels that wake it)",
         )),
         Err(Errno::EXIST) => Err(Error::WrongThread {
             op: REGISTER_EVENTFD,

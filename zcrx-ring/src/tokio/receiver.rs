@@ -82,13 +82,15 @@ pub struct Counters {
 
 impl<'z, M: CqeMode> AsyncReceiver<'z, M> {
     /// An async receiver over `ring`, tagging its requests with
-    /// [`DEFAULT_TAG`], watching an eventfd it registers with the ring.
+    /// [`DEFAULT_TAG`], watching the ring's readiness through the source
+    /// [the kernel supports best](Readiness::detect).
     ///
     /// # Errors
     ///
-    /// The eventfd's creation or registration: `ResourceBusy` when the ring
-    /// already has one, [`Error::WrongThread`] (as the source of the
-    /// `io::Error`) from a thread other than the ring's issuer.
+    /// Registering the readiness: with [`Readiness::EventFd`],
+    /// `ResourceBusy` when the ring already has an eventfd and
+    /// [`Error::WrongThread`] (as the `io::Error`'s source) from a thread
+    /// other than the ring's issuer; a descriptor could not be duplicated.
     ///
     /// # Panics
     ///
@@ -125,19 +127,21 @@ impl<'z, M: CqeMode> AsyncReceiver<'z, M> {
     /// As [`new`](Self::new).
     #[track_caller]
     pub fn from_receiver(rx: Receiver<'z, M>) -> io::Result<Self> {
-        Self::with_readiness(rx, Readiness::EventFd)
+        Self::with_readiness(rx, Readiness::detect())
     }
 
-    /// As [`from_receiver`](Self::from_receiver), watching `source`.
+    /// As [`from_receiver`](Self::from_receiver), watching `source` rather
+    /// than [the kernel's best](Readiness::detect) (e.g.
+    /// [`Readiness::RingFd`] for a ring that has an eventfd of its own).
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new).
+    /// As [`new`](Self::new); `Unsupported` for [`Readiness::RingFd`] on a
+    /// kernel that does not wake the ring's pollers for task work.
     ///
     /// # Panics
     ///
     /// As [`new`](Self::new).
-    #[doc(hidden)]
     #[track_caller]
     pub fn with_readiness(rx: Receiver<'z, M>, source: Readiness) -> io::Result<Self> {
         let ready = RingReadiness::register(rx.ring(), source)?;
