@@ -77,11 +77,22 @@ fn expect(data: &[u8], got: &mut usize, buf: &[u8]) {
     *got = end;
 }
 
+/// A receiver that is never woken fails here rather than hanging the guest.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The next event, within [`LIMIT`].
+async fn next<'z>(rx: &mut AsyncReceiver<'z>) -> Recv<'z> {
+    match tokio::time::timeout(LIMIT, rx.recv()).await {
+        Ok(ev) => ev.unwrap(),
+        Err(_) => panic!("no event within {LIMIT:?}: {:?}", rx.counters()),
+    }
+}
+
 /// Receives one stream to its end with `recv`, checking every byte.
 async fn receive_all(rx: &mut AsyncReceiver<'_>, conn: ConnId, data: &[u8]) {
     let mut got = 0;
     loop {
-        match rx.recv().await.unwrap() {
+        match next(rx).await {
             Recv::Data { conn: c, buf } => {
                 assert_eq!(c, conn);
                 expect(data, &mut got, &buf);
@@ -125,7 +136,11 @@ fn a_64_mib_random_stream_arrives_byte_exact_as_a_stream() {
         let conn = rx.add(&zcrx, &server, None).unwrap();
         let (mut got, mut eof) = (0, false);
         // Through the `Stream` impl, which ends once the socket ended.
-        while let Some(ev) = poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)).await {
+        loop {
+            let ev = tokio::time::timeout(LIMIT, poll_fn(|cx| Pin::new(&mut rx).poll_next(cx)));
+            let Some(ev) = ev.await.expect("no event within the limit") else {
+                break;
+            };
             match ev.unwrap() {
                 Recv::Data { conn: c, buf } => {
                     assert_eq!(c, conn);
@@ -209,6 +224,7 @@ fn several_connections_at_once_from_tokios_listener() {
                     }
                     other => panic!("unexpected {other:?}"),
                 },
+                () = tokio::time::sleep(LIMIT) => panic!("no event within {LIMIT:?}"),
             }
         }
         for s in senders {
@@ -274,7 +290,7 @@ fn a_timer_on_the_same_thread_ticks_while_the_receiver_waits() {
         let mut got = 0;
         let mut ticks_seen = None;
         loop {
-            match rx.recv().await.unwrap() {
+            match next(&mut rx).await {
                 Recv::Data { conn: c, buf } => {
                     assert_eq!(c, conn);
                     if got >= FIRST && ticks_seen.is_none() {
@@ -363,7 +379,10 @@ fn futures_dropped_mid_stream_lose_no_data_and_no_buffer() {
                     }
                     other => panic!("unexpected {other:?}"),
                 },
-                () = tokio::time::sleep(Duration::from_millis(1)) => dropped += 1,
+                () = tokio::time::sleep(Duration::from_millis(1)) => {
+                    dropped += 1;
+                    assert!(dropped < 60_000, "no data for a minute");
+                }
             }
         }
         assert_eq!(got, HALF);
@@ -391,7 +410,7 @@ fn futures_dropped_mid_stream_lose_no_data_and_no_buffer() {
             assert!(flag.0.load(Ordering::SeqCst), "never woken for the data");
         } // dropped here, woken and never polled again
         loop {
-            match rx.recv().await.unwrap() {
+            match next(&mut rx).await {
                 Recv::Data { conn: c, buf } => {
                     assert_eq!(c, conn);
                     expect(&data, &mut got, &buf);
@@ -433,7 +452,7 @@ fn a_dropped_receiver_cancels_and_gives_back_what_it_reaped() {
         // Let the kernel fill what it can, then take one event: the rest
         // of what that enter posted stays queued in the receiver.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        match rx.recv().await.unwrap() {
+        match next(&mut rx).await {
             Recv::Data { buf, .. } => assert_eq!(&buf[..], &data[..buf.len()]),
             other => panic!("unexpected {other:?}"),
         }
