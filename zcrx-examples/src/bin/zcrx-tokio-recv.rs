@@ -286,11 +286,15 @@ struct Conn {
     completions: u64,
     sha: Option<Sha256>,
     /// With --offload: where its data goes, and the task checking it.
-    offload: Option<(
-        mpsc::UnboundedSender<SharedBuf>,
-        tokio::task::JoinHandle<Result<(), Failure>>,
-    )>,
+    offload: Option<Offload>,
 }
+
+/// A connection's checking task on the multi-threaded runtime, and its
+/// data's way there.
+type Offload = (
+    mpsc::UnboundedSender<SharedBuf>,
+    tokio::task::JoinHandle<Result<(), Failure>>,
+);
 
 impl RingThread {
     /// Sets up the ring and instance on this thread, reports, and receives
