@@ -26,6 +26,7 @@ use zcrx_notif::{
     Delivery, Fallback, NotificationMask, Notifier, NotifyConfig, RearmPolicy, StatsSnapshot,
     Support, ZcrxBuilderExt,
 };
+use zcrx_ring::caps::Capabilities;
 use zcrx_ring::tokio::AsyncReceiver;
 use zcrx_ring::{Area, Recv, Ring, SharedBuf, Zcrx};
 
@@ -134,8 +135,18 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: Args) -> Result<(), Failure> {
+    // What the kernel must have, named with the release that has it,
+    // before any thread starts.
+    let caps = Capabilities::query();
+    if !caps.zcrx().is_ok_and(|z| z.supports_nodev()) {
+        return Err(zcrx_ring::Unsupported {
+            what: "ZCRX_REG_NODEV",
+            needs: zcrx_uapi::abi::find_const("ZCRX_REG_NODEV").map(|c| c.since),
+        }
+        .into());
+    }
     if args.notify {
-        Support::query().require()?;
+        Support::from_caps(&caps).require()?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
