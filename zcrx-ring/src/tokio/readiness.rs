@@ -79,35 +79,31 @@ impl RingReadiness {
     /// # Panics
     ///
     /// Outside a tokio runtime, or in one without the I/O driver.
+    #[track_caller]
     pub(crate) fn register<M: CqeMode>(ring: &Ring<M>, source: Readiness) -> io::Result<Self> {
-        let (fd, unregister) = match source {
+        match source {
             Readiness::EventFd => {
                 let efd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-                register_eventfd(ring, &efd)?;
-                (efd, Some(dup(ring)?))
+                let unregister = dup(ring)?;
+                // With the reactor first: outside a runtime this panics,
+                // and nothing is registered with the ring yet.
+                let watched = Self::watch(efd)?;
+                register_eventfd(ring, watched.get_ref())?;
+                Ok(Self {
+                    watched,
+                    ring: Some(unregister),
+                })
             }
-            Readiness::RingFd if !ring_fd_wakes() => {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "this kernel does not wake a DEFER_TASKRUN ring's pollers when task work is \
-                     queued (Linux 7.3 does): watching the ring's descriptor would miss incoming \
-                     data; use Readiness::EventFd",
-                ));
-            }
-            Readiness::RingFd => (dup(ring)?, None),
-        };
-        let registered = Self::watch(fd);
-        match registered {
-            Ok(watched) => Ok(Self {
-                watched,
-                ring: unregister,
+            Readiness::RingFd if !ring_fd_wakes() => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel does not wake a DEFER_TASKRUN ring's pollers when task work is \
+                 queued (Linux 7.3 does): watching the ring's descriptor would miss incoming \
+                 data; use Readiness::EventFd",
+            )),
+            Readiness::RingFd => Ok(Self {
+                watched: Self::watch(dup(ring)?)?,
+                ring: None,
             }),
-            Err(e) => {
-                if let Some(r) = &unregister {
-                    unregister_eventfd(r);
-                }
-                Err(e)
-            }
         }
     }
 
