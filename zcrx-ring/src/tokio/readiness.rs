@@ -85,6 +85,11 @@ impl RingReadiness {
             Readiness::EventFd => {
                 let efd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
                 let unregister = dup(ring)?;
+                // The eventfd is never read: tokio watches it
+                // edge-triggered and every signal is an edge (the count
+                // saturates at u64::MAX and still wakes, `fs/eventfd.c`),
+                // so reading would only cost a system call per wake-up.
+                //
                 // With the reactor first: outside a runtime this panics,
                 // and nothing is registered with the ring yet.
                 let watched = Self::watch(efd)?;
