@@ -11,7 +11,13 @@ use common::run;
 use zcrx_ring::caps::Capabilities;
 
 const LIMIT: Duration = Duration::from_secs(60);
-const PROGRAMS: [&str; 4] = ["zcrx-recv", "zcrx-send", "zcrx-info", "zcrx-demo"];
+const PROGRAMS: [&str; 5] = [
+    "zcrx-recv",
+    "zcrx-send",
+    "zcrx-info",
+    "zcrx-demo",
+    "zcrx-tokio-recv",
+];
 
 /// Exit status 2 and exactly one line on stderr, naming the program.
 fn assert_usage_error(name: &str, args: &[&str], wanted: &str) {
@@ -202,17 +208,21 @@ fn recv_nodev_on_a_kernel_without_it() {
         eprintln!("skipped: this kernel has ZCRX_REG_NODEV");
         return;
     }
-    let out = run(
-        "zcrx-recv",
-        &["--listen", "127.0.0.1:0", "--nodev", "--notify"],
-        LIMIT,
-    );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert_eq!(
-        out.stderr_lines(),
-        ["zcrx-recv: kernel lacks ZCRX_REG_NODEV (needs Linux >= 7.1)"]
-    );
-    assert!(!out.stdout.contains("listening on"), "{}", out.stdout);
+    for name in ["zcrx-recv", "zcrx-tokio-recv"] {
+        let out = run(
+            name,
+            &["--listen", "127.0.0.1:0", "--nodev", "--notify"],
+            LIMIT,
+        );
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            out.stderr_lines(),
+            [format!(
+                "{name}: kernel lacks ZCRX_REG_NODEV (needs Linux >= 7.1)"
+            )]
+        );
+        assert!(!out.stdout.contains("listening on"), "{}", out.stdout);
+    }
 }
 
 #[test]

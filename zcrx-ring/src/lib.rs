@@ -21,6 +21,8 @@
 //!   flushes).
 //! - [`recv`]: the receive loop ([`Receiver`]) over multishot
 //!   `IORING_OP_RECV_ZC`.
+//! - `tokio` (feature `tokio`): the same loop awaited in a tokio runtime
+//!   (`AsyncReceiver`).
 //!
 //! # Soundness
 //!
@@ -80,6 +82,10 @@
 //! on its `IoUring`, a receive loop driven from its queues
 //! (`io_uring::IoUringReceiver`), conversions of the kernel structs both
 //! crates describe (module `io_uring`).
+//!
+//! `tokio` (off by default; implies `std`): the async receiver, module
+//! `tokio`, driven by tokio's reactor (tokio with its `net` feature, and
+//! `futures-core` for `Stream`).
 #![cfg_attr(not(feature = "std"), no_std)]
 // docs.rs (`--cfg docsrs`): feature-gated items say which feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -98,6 +104,8 @@ pub mod refill;
 pub mod region;
 pub mod ring;
 pub(crate) mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod zcrx;
 
 pub use area::{Area, PageBacking};

@@ -1,5 +1,6 @@
-//! `zcrx-demo`: runs `zcrx-recv --nodev --notify --verify --sha256` against
-//! `zcrx-send` on loopback and checks every outcome; what
+//! `zcrx-demo`: runs `zcrx-recv --nodev --notify --verify --sha256` (or
+//! `zcrx-tokio-recv`, `--receiver`) against `zcrx-send` on loopback and
+//! checks every outcome; what
 //! `cargo xtask demo` runs (natively, or as the one program of a guest boot).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,6 +60,13 @@ struct Args {
     /// Where zcrx-recv and zcrx-send are (default: next to this program).
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
+
+    /// The receiver to run: zcrx-recv (threads with blocking loops) or
+    /// zcrx-tokio-recv (tokio: an accepting runtime, ring threads with
+    /// async receivers).
+    #[arg(long, value_name = "PROGRAM", default_value = "zcrx-recv",
+          value_parser = ["zcrx-recv", "zcrx-tokio-recv"])]
+    receiver: String,
 }
 
 fn main() -> ExitCode {
@@ -201,7 +209,8 @@ fn expected_sha256(bytes: u64) -> String {
 
 fn run(args: &Args) -> Result<String, Failure> {
     let dir = args.bin_dir.as_deref();
-    let recv_bin = find("zcrx-recv", dir)?;
+    let receiver = args.receiver.as_str();
+    let recv_bin = find(receiver, dir)?;
     let send_bin = find("zcrx-send", dir)?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let release = rustix::system::uname()
@@ -209,19 +218,18 @@ fn run(args: &Args) -> Result<String, Failure> {
         .to_string_lossy()
         .into_owned();
     say!(
-        "demo: Linux {release}: zcrx-recv and zcrx-send on loopback, {} connection(s) of {} bytes",
+        "demo: Linux {release}: {receiver} and zcrx-send on loopback, {} connection(s) of {} bytes",
         args.connections,
         args.bytes.0
     );
 
-    let recv_args: Vec<String> = vec![
+    let mut recv_args: Vec<String> = vec![
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--nodev".into(),
         "--notify".into(),
         "--verify".into(),
         "--sha256".into(),
-        "--no-progress".into(),
         "--connections".into(),
         args.connections.to_string(),
         "--threads".into(),
@@ -229,7 +237,10 @@ fn run(args: &Args) -> Result<String, Failure> {
         "--area-size".into(),
         args.area_size.0.to_string(),
     ];
-    say!("demo: $ zcrx-recv {}", recv_args.join(" "));
+    if receiver == "zcrx-recv" {
+        recv_args.push("--no-progress".into());
+    }
+    say!("demo: $ {receiver} {}", recv_args.join(" "));
     let mut recv = Command::new(&recv_bin)
         .args(&recv_args)
         .stdin(Stdio::null())
@@ -258,20 +269,24 @@ fn run(args: &Args) -> Result<String, Failure> {
                         let why = lines
                             .iter()
                             .rev()
-                            .find(|l| l.starts_with("zcrx-recv:"))
+                            .find(|l| l.starts_with(&format!("{receiver}:")))
                             .cloned()
                             .unwrap_or_else(|| format!("it exited with {status}"));
                         return Err(Failure::new(format!(
-                            "zcrx-recv ended before listening: {why}"
+                            "{receiver} ended before listening: {why}"
                         )));
                     }
                 }
                 if Instant::now() >= deadline {
-                    return Err(Failure::new("zcrx-recv did not start listening in time"));
+                    return Err(Failure::new(format!(
+                        "{receiver} did not start listening in time"
+                    )));
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Failure::new("zcrx-recv closed its output before listening"));
+                return Err(Failure::new(format!(
+                    "{receiver} closed its output before listening"
+                )));
             }
         }
     };
@@ -295,8 +310,8 @@ fn run(args: &Args) -> Result<String, Failure> {
     let send_status = wait_until(&mut send, deadline, "zcrx-send")?;
     let send_lines = send_out.join();
     let recv_status = match &mut recv.0 {
-        Some(c) => wait_until(c, deadline, "zcrx-recv")?,
-        None => return Err(Failure::new("zcrx-recv is gone")),
+        Some(c) => wait_until(c, deadline, receiver)?,
+        None => return Err(Failure::new(format!("{receiver} is gone"))),
     };
     recv.0 = None;
     let _ = recv_out.lines();
@@ -308,15 +323,15 @@ fn run(args: &Args) -> Result<String, Failure> {
         problems.push(format!("zcrx-send {send_status}"));
     }
     if !recv_status.success() {
-        problems.push(format!("zcrx-recv {recv_status}"));
+        problems.push(format!("{receiver} {recv_status}"));
     }
     let total = args.bytes.0 * u64::from(args.connections);
     let want_summary = format!("received {total} bytes in ");
     if !recv_lines.iter().any(|l| l.starts_with(&want_summary)) {
-        problems.push(format!("zcrx-recv did not report {total} bytes received"));
+        problems.push(format!("{receiver} did not report {total} bytes received"));
     }
     if !recv_lines.iter().any(|l| l.starts_with("verified:")) {
-        problems.push("zcrx-recv did not report the data verified".to_owned());
+        problems.push(format!("{receiver} did not report the data verified"));
     }
     let want_sha = expected_sha256(args.bytes.0);
     let shas: Vec<&str> = recv_lines

@@ -24,6 +24,7 @@ pub fn bin(name: &str) -> PathBuf {
         "zcrx-info" => env!("CARGO_BIN_EXE_zcrx-info"),
         "zcrx-demo" => env!("CARGO_BIN_EXE_zcrx-demo"),
         "zcrx-io-uring" => env!("CARGO_BIN_EXE_zcrx-io-uring"),
+        "zcrx-tokio-recv" => env!("CARGO_BIN_EXE_zcrx-tokio-recv"),
         other => panic!("no program {other} in zcrx-examples"),
     };
     let built = PathBuf::from(built);
@@ -116,14 +117,20 @@ impl Receiver {
     /// Starts `zcrx-recv --listen 127.0.0.1:0 ARGS` and waits (at most
     /// `limit`) for its `listening on` line.
     pub fn start(args: &[&str], limit: Duration) -> Self {
-        let mut child = Command::new(bin("zcrx-recv"))
+        Self::start_program("zcrx-recv", args, limit)
+    }
+
+    /// As [`start`](Self::start) for another receiving program of this
+    /// package (`zcrx-tokio-recv`).
+    pub fn start_program(program: &str, args: &[&str], limit: Duration) -> Self {
+        let mut child = Command::new(bin(program))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("starting zcrx-recv");
+            .unwrap_or_else(|e| panic!("starting {program}: {e}"));
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().map(reader);
         let (tx, lines) = mpsc::channel();
@@ -164,7 +171,7 @@ impl Receiver {
                         .map(|h| h.join().unwrap())
                         .unwrap_or_default();
                     panic!(
-                        "zcrx-recv {args:?} never printed `listening on` ({status}); stdout {:?}, stderr {err:?}",
+                        "{program} {args:?} never printed `listening on` ({status}); stdout {:?}, stderr {err:?}",
                         r.seen
                     );
                 }

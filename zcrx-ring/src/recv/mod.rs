@@ -494,6 +494,52 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         Ok(self.drain_queue())
     }
 
+    // The parts of `step` for a driver that waits elsewhere (the tokio
+    // receiver waits in the runtime's reactor, never in the kernel).
+
+    /// An event from what was reaped, or from the completion ring, without
+    /// a system call.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn ready_event(&mut self) -> Option<Recv<'z>> {
+        if let Some(ev) = self.drain_queue() {
+            return Some(ev);
+        }
+        if self.reap() > 0 {
+            return self.drain_queue();
+        }
+        None
+    }
+
+    /// What must happen before waiting: publish returns (in NODEV mode,
+    /// flush), arm idle sockets and submit them (no `GETEVENTS`, no wait).
+    /// Returns [`Recv::BuffersExhausted`] when waiting could never end.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn prepare_to_wait(&mut self) -> Result<Option<Recv<'z>>> {
+        let ring = &mut *self.ring;
+        self.core.prepare(&mut |sqe| push(ring, sqe))?;
+        if self.core.exhausted() {
+            return Ok(Some(Recv::BuffersExhausted));
+        }
+        self.ring.submit()?;
+        Ok(None)
+    }
+
+    /// Enters the kernel with `GETEVENTS` without waiting (runs the
+    /// deferred task work that posts receive completions) and reaps.
+    /// Returns how many completions were reaped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn run_pending(&mut self) -> Result<usize> {
+        self.ring.submit_and_wait(0)?;
+        Ok(self.reap())
+    }
+
+    /// Whether no socket is left and nothing is queued (where the iterator
+    /// ends).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.queue.is_empty() && self.live() == 0
+    }
+
     /// Moves every ready completion into the queue (one head store).
     fn reap(&mut self) -> usize {
         let before = self.queue.len();
