@@ -102,17 +102,22 @@ fn accept(listener: &TcpListener) -> TcpStream {
     }
 }
 
-/// Submits what is queued and waits for a completion, at most a second
-/// (`ETIME` is no error: the caller counts the idle time).
-fn submit_and_wait(ring: &mut Uring) {
+/// Submits what is queued and waits for a completion, at most a second;
+/// returns whether the wait timed out (`ETIME` is no error: the caller
+/// counts the idle time).
+fn submit_and_wait(ring: &mut Uring) -> bool {
     let ts = Timespec::new().sec(1);
     let args = SubmitArgs::new().timespec(&ts);
-    if let Err(e) = ring.submitter().submit_with_args(1, &args) {
-        let errno = Errno::from_io_error(&e);
-        assert!(
-            errno == Some(Errno::TIME) || errno == Some(Errno::INTR),
-            "io_uring_enter: {e}"
-        );
+    match ring.submitter().submit_with_args(1, &args) {
+        Ok(_) => false,
+        Err(e) => {
+            let errno = Errno::from_io_error(&e);
+            assert!(
+                errno == Some(Errno::TIME) || errno == Some(Errno::INTR),
+                "io_uring_enter: {e}"
+            );
+            errno == Some(Errno::TIME)
+        }
     }
 }
 
@@ -176,14 +181,14 @@ fn nic_io_uring_ring_receives_a_random_stream_without_copies_or_flushes() {
     let mut rx = IoUringReceiver::new(&ring).unwrap();
     rx.add(&zcrx, &sock, None).unwrap();
     let (mut sha, mut got, mut completions, mut largest) = (Sha256::new(), 0u64, 0u64, 0usize);
-    let (mut copy_notes, mut others) = (0u32, Vec::new());
+    let (mut copy_notes, mut others, mut timeouts) = (0u32, Vec::new(), 0u32);
     // Data completions per buffer (area offset / buffer size).
     let mut uses: HashMap<u64, u64> = HashMap::new();
     let mut last_event = Instant::now();
     'recv: loop {
         rx.prepare(&mut ring).unwrap();
         assert!(!rx.exhausted(), "views are dropped at once");
-        submit_and_wait(&mut ring);
+        timeouts += u32::from(submit_and_wait(&mut ring));
         let mut reaped = false;
         for cqe in ring.completion() {
             reaped = true;
@@ -237,7 +242,7 @@ fn nic_io_uring_ring_receives_a_random_stream_without_copies_or_flushes() {
     let max_use = uses.values().max().copied().unwrap_or(0);
     eprintln!(
         "nic io-uring: {} rx queue {queue}: {got} bytes in {completions} completions (largest \
-         {largest}) in {:.1} s, sha256 {} ({}); {} of {} buffers of {} bytes used \
+         {largest}) in {:.1} s ({timeouts} waits of 1 s timed out), sha256 {} ({}); {} of {} buffers of {} bytes used \
          {min_use}..={max_use} times each; stats: copy_count {}, copy_bytes {}; copy-fallback \
          notifications {copy_notes}; ZCRX_CTRL_FLUSH_RQ sent {}; other completions {others:?}",
         nic.ifname(),
