@@ -19,18 +19,41 @@
 //! in turn (ROUNDS chunks of ITERS each) and the minimum and median time
 //! per iteration of each are printed: a quick A/B on a noisy machine.
 //! `TUNED=1` compares with the tuned C (`c-tuned`) instead of liburing's
-//! steps (`c`).
+//! steps (`c`); `SINGLE=1` runs `complete` through one
+//! `buf_from_completion` per completion instead of `for_each_view`. The
+//! variables are read once, before timing.
 
 use std::hint::black_box;
 
+use std::sync::OnceLock;
+
 use benches::{
     FakeZcrx, REFILL_BUF_MASK, RefillRegion, c_complete, c_refill_tuned, c_stats, fake_cqes, ffi,
-    rust_complete, rust_refill, rust_stats,
+    rust_complete, rust_complete_each, rust_refill, rust_stats,
 };
+
+/// Whether the environment variable `name` is set, read once (never inside
+/// a timed loop).
+fn flag(name: &'static str, cell: &'static OnceLock<bool>) -> bool {
+    *cell.get_or_init(|| std::env::var_os(name).is_some())
+}
 
 /// Whether the C side is the tuned C (`TUNED=1`).
 fn tuned() -> bool {
-    std::env::var_os("TUNED").is_some()
+    static CELL: OnceLock<bool> = OnceLock::new();
+    flag("TUNED", &CELL)
+}
+
+/// Whether `complete` runs the single-view path (`SINGLE=1`).
+fn single() -> bool {
+    static CELL: OnceLock<bool> = OnceLock::new();
+    flag("SINGLE", &CELL)
+}
+
+/// Whether the Rust `refill` side pushes entry by entry (`PUSH=1`).
+fn push() -> bool {
+    static CELL: OnceLock<bool> = OnceLock::new();
+    flag("PUSH", &CELL)
 }
 
 /// The C refill loop selected by `TUNED`.
@@ -70,6 +93,8 @@ fn main() {
 /// Rust and C in turn, `rounds` times `iters` iterations each.
 fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
     use std::time::Instant;
+    // Read the switches now, not in the timed loops.
+    let (_, single, push) = (tuned(), single(), push());
     let cqes = fake_cqes();
     let mut fake = FakeZcrx::new().expect("fake instance");
     let region = RefillRegion::new().expect("region");
@@ -85,7 +110,10 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
         for (side, t) in times.iter_mut().enumerate() {
             let start = Instant::now();
             let out = match (group, side) {
-                ("complete", 0) => rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters),
+                ("complete", 0) if single => {
+                    rust_complete(&fake.zcrx, &mut fake.kernel, &cqes, iters)
+                }
+                ("complete", 0) => rust_complete_each(&fake.zcrx, &mut fake.kernel, &cqes, iters),
                 ("complete", _) => {
                     c_complete(&mut p, &mut kernel, &cqes, &fake.area, iters, tuned())
                 }
@@ -100,7 +128,7 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
                     // SAFETY: the region outlives the consumer (stopped below).
                     let consumer =
                         unsafe { benches::ConsumerThread::spawn(&region, place.consumer) };
-                    let n = if side == 0 && std::env::var_os("PUSH").is_some() {
+                    let n = if side == 0 && push {
                         let q = region.rust_producer();
                         benches::rust_refill_push(
                             &q,
