@@ -424,18 +424,19 @@ impl Report {
         report
     }
 
-    /// Tries a NIC-mode registration on every rx queue of every interface
-    /// (see [`interfaces`](crate::interfaces): it restarts the queues that
+    /// Tries a NIC-mode registration on every rx queue of every interface,
+    /// or of the interfaces in `only` when it is not empty (see
+    /// [`interfaces`](crate::interfaces): it restarts the queues that
     /// accept, and needs `CAP_NET_ADMIN`), unless the kernel cannot register
     /// in NIC mode at all.
-    pub fn probe_interfaces(&mut self) {
+    pub fn probe_interfaces(&mut self, only: &[String]) {
         let nic = self.abilities.iter().find(|a| a.key == "nic");
         self.interfaces = Some(match nic {
             Some(a) if a.status == Status::No => Err(a
                 .note
                 .clone()
                 .unwrap_or_else(|| "the kernel cannot register in NIC mode".to_owned())),
-            _ => crate::interfaces::probe_all(),
+            _ => crate::interfaces::probe_all(only),
         });
     }
 

@@ -188,11 +188,19 @@ pub fn probe_queue(ifindex: u32, rxq: u32) -> Result<Verdict, String> {
     }
 }
 
-/// Probes every interface (see the module's docs). `Err` when no
-/// registration can be tried at all (no privileges, the memory limit).
-pub fn probe_all() -> Result<Vec<Interface>, String> {
+/// Probes every interface, or those named in `only` when it is not empty
+/// (see the module's docs). `Err` when no registration can be tried at all
+/// (no privileges, the memory limit) or a named interface does not exist.
+pub fn probe_all(only: &[String]) -> Result<Vec<Interface>, String> {
+    let all = list_interfaces();
+    if let Some(missing) = only.iter().find(|n| !all.iter().any(|(a, _, _)| a == *n)) {
+        return Err(format!("no interface {missing} in this network namespace"));
+    }
     let mut out = Vec::new();
-    for (name, ifindex, rx_queues) in list_interfaces() {
+    for (name, ifindex, rx_queues) in all {
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
         let mut queues = Vec::new();
         for q in 0..rx_queues.clamp(1, MAX_QUEUES) {
             let v = probe_queue(ifindex, q)?;

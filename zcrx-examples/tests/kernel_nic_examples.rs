@@ -192,10 +192,11 @@ fn two_threads_on_two_queues_each_receive_only_their_own_steered_flow() {
     );
 }
 
-/// `zcrx-info --interfaces --json`'s entry for `ifname`.
+/// `zcrx-info --interfaces IFNAME,lo --json`'s entries for `ifname` and
+/// `lo`.
 fn info_for(ifname: &str) -> (Value, Value) {
     let out = Command::new(bin("zcrx-info"))
-        .args(["--interfaces", "--json"])
+        .args(["--json", "--interfaces", &format!("{ifname},lo")])
         .output()
         .expect("starting zcrx-info");
     assert!(out.status.success(), "zcrx-info: {out:?}");
@@ -218,15 +219,23 @@ fn zcrx_info_lists_the_queues_that_take_zcrx_and_says_why_the_others_cannot() {
     let Some(mut nic) = acquire() else {
         return;
     };
-    require!(
-        nic.is_simulated(),
-        "probes every queue of every interface: run on the simulated NIC only"
-    );
+    // Every queue of the interface is probed (each restarts briefly).
     let all: Vec<u32> = (0..nic.rx_queues()).collect();
+    let usable = |v: &Value| -> Vec<u32> {
+        serde_json::from_value(v["usable"].clone()).expect("usable queues")
+    };
 
     let (sim, lo) = info_for(nic.ifname());
-    assert_eq!(sim["usable"], serde_json::json!(all), "{sim}");
-    assert_eq!(lo["usable"], serde_json::json!([]), "{lo}");
+    if nic.is_simulated() {
+        assert_eq!(usable(&sim), all, "{sim}");
+    } else {
+        // A real NIC's other queues may be taken by someone else.
+        assert!(
+            nic.queues().iter().all(|q| usable(&sim).contains(q)),
+            "{sim}"
+        );
+    }
+    assert!(usable(&lo).is_empty(), "{lo}");
     let why_lo = lo["summary"].as_str().unwrap();
     assert!(why_lo.contains("unsupported"), "{why_lo}");
     println!(
@@ -243,8 +252,11 @@ fn zcrx_info_lists_the_queues_that_take_zcrx_and_says_why_the_others_cannot() {
         .register(&ring)
         .unwrap();
     let (sim, _) = info_for(nic.ifname());
-    let usable: Vec<u32> = all.iter().copied().filter(|&x| x != q).collect();
-    assert_eq!(sim["usable"], serde_json::json!(usable), "{sim}");
+    assert!(!usable(&sim).contains(&q), "{sim}");
+    if nic.is_simulated() {
+        let others: Vec<u32> = all.iter().copied().filter(|&x| x != q).collect();
+        assert_eq!(usable(&sim), others, "{sim}");
+    }
     let busy = &sim["queues"][q as usize];
     assert!(
         busy["reason"].as_str().unwrap().starts_with("busy"),
@@ -256,14 +268,22 @@ fn zcrx_info_lists_the_queues_that_take_zcrx_and_says_why_the_others_cannot() {
 
     // Header split off: no queue, and the fix named. (The kernel refuses
     // the change while a provider is bound: the ring's instance is
-    // released asynchronously.)
+    // released asynchronously. Some NICs, bnxt and fbnic, refuse it
+    // always.)
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = nic.set_tcp_data_split(false) {
+        if !nic.is_simulated() && Instant::now() >= deadline {
+            println!(
+                "zcrx-info: {} keeps header split on ({e}): not shown",
+                nic.ifname()
+            );
+            return;
+        }
         assert!(Instant::now() < deadline, "tcp-data-split off: {e}");
         std::thread::sleep(Duration::from_millis(50));
     }
     let (sim, _) = info_for(nic.ifname());
-    assert_eq!(sim["usable"], serde_json::json!([]), "{sim}");
+    assert!(usable(&sim).is_empty(), "{sim}");
     let why = sim["summary"].as_str().unwrap();
     assert!(
         why.contains("header split off") && why.contains("tcp-data-split on hds-thresh 0"),

@@ -174,11 +174,16 @@ fn rx_buf_len_16_kib_gives_completions_up_to_16_kib_byte_exact() {
     let mut ring = nic::ring();
     // 16 KiB buffers need 16 KiB of physically contiguous memory each.
     let area = Area::anonymous_huge(4 << 20).unwrap();
-    let zcrx = Zcrx::builder_nic(nic.ifindex(), queue)
+    let registered = Zcrx::builder_nic(nic.ifindex(), queue)
         .area(area)
         .rx_buf_len(BUF)
         .events(copy_events())
-        .register(&ring)
+        .register(&ring);
+    // A real NIC's driver may lack QCFG_RX_PAGE_SIZE (gve, fbnic).
+    if let Err(e @ Error::Unsupported(_)) = &registered {
+        require!(nic.is_simulated(), "{}: 16 KiB buffers: {e}", nic.ifname());
+    }
+    let zcrx = registered
         .unwrap_or_else(|e| panic!("registering 16 KiB buffers on rx queue {queue}: {e}"));
     assert_eq!(zcrx.rx_buf_len(), BUF);
     assert_eq!(zcrx.buffers(), (4 << 20) / BUF);
@@ -203,7 +208,16 @@ fn rx_buf_len_16_kib_gives_completions_up_to_16_kib_byte_exact() {
     );
     assert_byte_exact(digest, &sent);
     assert_zero_copy(&zcrx, &tally);
-    assert_eq!(tally.largest, BUF as usize, "the longest completion");
+    let mtu: u32 = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", nic.ifname()))
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(tally.largest <= BUF as usize);
+    if mtu > BUF + 128 {
+        assert_eq!(tally.largest, BUF as usize, "the longest completion");
+    } else {
+        println!("nic 16 KiB buffers: MTU {mtu}: segments are shorter than a buffer");
+    }
     if nic.is_simulated() {
         assert!(
             tally.over_a_page * 2 > tally.completions,
