@@ -33,10 +33,16 @@ use crate::zcrx::Zcrx;
 /// Views come only from completions this crate consumed from a ring (a
 /// [`Receiver`](crate::Receiver)'s [`Recv::Data`](crate::Recv::Data)), or
 /// from the `unsafe` [`Zcrx::buf_from_completion`] whose caller vouches for
-/// the completion. A view cannot be copied or cloned, cannot outlive its
-/// instance and cannot go to another thread ([`Buf::into_shared`] makes a
-/// handle that can); the crate's `tests/ui` shows each of these refused by
-/// the compiler.
+/// the completion. A view cannot be copied or cloned and cannot outlive its
+/// instance (the crate's `tests/ui` shows both refused by the compiler), and
+/// it cannot go to another thread ([`Buf::into_shared`] makes a handle that
+/// can):
+///
+/// ```compile_fail,E0277
+/// fn to_thread(buf: zcrx_ring::Buf<'static>) {
+///     std::thread::spawn(move || drop(buf)); // `Buf` is not `Send`
+/// }
+/// ```
 pub struct Buf<'z> {
     zcrx: &'z Zcrx,
     data: NonNull<u8>,
