@@ -1,16 +1,23 @@
 //! `cargo xtask demo`: the README's main command.
 //!
-//! Runs `zcrx-demo` (zcrx-examples), which starts `zcrx-recv --nodev
-//! --notify --verify --sha256` on loopback, waits for its `listening on`
-//! line, runs `zcrx-send` against it, and checks both exit statuses, the
-//! byte count, the verification and each connection's SHA-256.
+//! Runs `zcrx-demo` (zcrx-examples), which, in one run: starts `zcrx-recv
+//! --nodev --notify --verify --sha256` on loopback, waits for its
+//! `listening on` line, runs `zcrx-send` against it, and checks both exit
+//! statuses, the byte count, the verification and each connection's
+//! SHA-256 (`demo: NODEV mode OK: ...`); then shows `zcrx-info
+//! --interfaces` and does the same in NIC mode over the simulated NIC,
+//! the sender in another network namespace and its flow steered to the
+//! receiver's rx queue, checking also that nothing was copied and that the
+//! kernel refilled by itself (`demo: NIC mode OK: ...`, the last line).
 //!
 //! Where it runs: natively when this machine's kernel has NODEV receive and
-//! notifications (Linux >= 7.2) and this process holds CAP_NET_ADMIN, as
-//! `zcrx-info --json` reports; otherwise in one boot of the Linux 7.3 guest
-//! of the test bed (`vm-run --with zcrx-recv --with zcrx-send --
-//! zcrx-demo`), which builds, ships and boots everything the same way
-//! `cargo xtask vm-run` does.
+//! notifications (Linux >= 7.2), this process holds CAP_NET_ADMIN (as
+//! `zcrx-info --json` reports) and a NIC is there (the simulated NIC's
+//! `zsim0a`, or `ZCRX_NIC_IFNAME`); otherwise in one boot of the Linux 7.3
+//! guest of the test bed with the simulated NIC loaded (`vm-run
+//! --nic-module --with zcrx-recv --with zcrx-send --with zcrx-info --
+//! zcrx-demo --nic require`), which builds, ships and boots everything the
+//! same way `cargo xtask vm-run` does.
 
 use std::process::{Command, ExitCode};
 
@@ -46,13 +53,17 @@ pub struct DemoArgs {
     /// Boot options (for the guest).
     #[command(flatten)]
     pub vm: vm::VmOptions,
-    /// Arguments for zcrx-demo: --bytes SIZE (per connection, default
-    /// 16M), --connections N (2), --threads N (1), --area-size SIZE.
+    /// Arguments for zcrx-demo: --bytes SIZE (per NODEV connection,
+    /// default 16M), --connections N (2), --threads N (1), --area-size
+    /// SIZE, --nic-bytes SIZE (64M), --nic-area-size SIZE (4M).
     #[arg(last = true, value_name = "DEMO-ARGS")]
     pub demo_args: Vec<String>,
 }
 
 const PACKAGE: &str = "zcrx-examples";
+
+/// The programs zcrx-demo starts.
+const COMPANIONS: [&str; 3] = ["zcrx-recv", "zcrx-send", "zcrx-info"];
 
 /// Builds one of the examples (statically, as for the guest: the same
 /// build runs natively too) and returns its path.
@@ -68,10 +79,17 @@ fn example(
     build::program(t, release)
 }
 
-/// Why this machine cannot run the demo natively, per `zcrx-info --json`;
-/// `None` if it can.
-fn native_obstacle(info: &Value) -> Option<String> {
+/// Why this machine cannot run the demo natively, per `zcrx-info --json`
+/// and whether it has a NIC for the NIC-mode part; `None` if it can.
+fn native_obstacle(info: &Value, has_nic: bool) -> Option<String> {
     let mut why = Vec::new();
+    if !has_nic {
+        why.push(
+            "no NIC for the NIC-mode part (neither the simulated NIC's zsim0a nor \
+             ZCRX_NIC_IFNAME)"
+                .to_owned(),
+        );
+    }
     for key in ["nodev", "notifications", "register"] {
         let ability = info["abilities"]
             .as_array()
@@ -104,7 +122,9 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, Error> {
             let info: Value = serde_json::from_slice(&out.stdout)
                 .map_err(|e| Error::env(format!("zcrx-info --json printed invalid JSON: {e}")))?;
             let release = info["kernel"]["release"].as_str().unwrap_or("?").to_owned();
-            match native_obstacle(&info) {
+            let has_nic = std::env::var_os("ZCRX_NIC_IFNAME").is_some()
+                || std::path::Path::new("/sys/class/net/zsim0a").exists();
+            match native_obstacle(&info, has_nic) {
                 None => {
                     println!(
                         "xtask demo: Linux {release} here has what the demo needs: running natively"
@@ -123,7 +143,7 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, Error> {
 
     let code = if native {
         let demo_bin = example(&targets, "zcrx-demo", args.release)?;
-        for companion in ["zcrx-recv", "zcrx-send"] {
+        for companion in COMPANIONS {
             example(&targets, companion, args.release)?;
         }
         let status = Command::new(&demo_bin)
@@ -141,15 +161,21 @@ pub fn demo(args: &DemoArgs) -> Result<ExitCode, Error> {
             kernel: None,
             env: Vec::new(),
             release: args.release,
-            nic_module: false,
+            nic_module: true,
             vm: args.vm.clone(),
-            with: vec![
-                format!("{PACKAGE}/zcrx-recv"),
-                format!("{PACKAGE}/zcrx-send"),
-            ],
-            command: std::iter::once(format!("{PACKAGE}/zcrx-demo"))
-                .chain(args.demo_args.iter().cloned())
+            with: COMPANIONS
+                .iter()
+                .map(|c| format!("{PACKAGE}/{c}"))
                 .collect(),
+            // The guest has the simulated NIC: its part must run.
+            command: [
+                format!("{PACKAGE}/zcrx-demo"),
+                "--nic".into(),
+                "require".into(),
+            ]
+            .into_iter()
+            .chain(args.demo_args.iter().cloned())
+            .collect(),
         };
         vm::vm_run(&run)?
     };
@@ -174,7 +200,9 @@ mod tests {
                 {"key": "register", "available": true}]}"#,
         )
         .unwrap();
-        assert_eq!(native_obstacle(&ok), None);
+        assert_eq!(native_obstacle(&ok, true), None);
+        let why = native_obstacle(&ok, false).unwrap();
+        assert!(why.contains("zsim0a"), "{why}");
         let host: Value = serde_json::from_str(
             r#"{"abilities": [
                 {"key": "nodev", "available": false, "note": "kernel lacks ZCRX_REG_NODEV (needs Linux >= 7.1)"},
@@ -182,9 +210,9 @@ mod tests {
                 {"key": "register", "available": true}]}"#,
         )
         .unwrap();
-        let why = native_obstacle(&host).unwrap();
+        let why = native_obstacle(&host, true).unwrap();
         assert!(why.contains("ZCRX_REG_NODEV"), "{why}");
         assert!(why.contains("cannot tell"), "{why}");
-        assert!(native_obstacle(&Value::Null).is_some());
+        assert!(native_obstacle(&Value::Null, true).is_some());
     }
 }

@@ -192,6 +192,9 @@ pub struct Report {
     pub stats: Option<StatsLayout>,
     /// What the programs can do here.
     pub abilities: Vec<Ability>,
+    /// Which interfaces and queues can take ZCRX, when probed
+    /// ([`Report::probe_interfaces`]); `Err` says why nothing was tried.
+    pub interfaces: Option<Result<Vec<crate::interfaces::Interface>, String>>,
 }
 
 const Q_OPCODES: &str = "IO_URING_QUERY_OPCODES";
@@ -415,9 +418,26 @@ impl Report {
             events,
             stats,
             abilities: Vec::new(),
+            interfaces: None,
         };
         report.abilities = report.derive_abilities();
         report
+    }
+
+    /// Tries a NIC-mode registration on every rx queue of every interface,
+    /// or of the interfaces in `only` when it is not empty (see
+    /// [`interfaces`](crate::interfaces): it restarts the queues that
+    /// accept, and needs `CAP_NET_ADMIN`), unless the kernel cannot register
+    /// in NIC mode at all.
+    pub fn probe_interfaces(&mut self, only: &[String]) {
+        let nic = self.abilities.iter().find(|a| a.key == "nic");
+        self.interfaces = Some(match nic {
+            Some(a) if a.status == Status::No => Err(a
+                .note
+                .clone()
+                .unwrap_or_else(|| "the kernel cannot register in NIC mode".to_owned())),
+            _ => crate::interfaces::probe_all(only),
+        });
     }
 
     fn find(&self, name: &str) -> Option<&Item> {
@@ -656,6 +676,10 @@ impl Report {
                     .map_or_else(String::new, |n| format!(" {n}"))
             );
         }
+        if let Some(probed) = &self.interfaces {
+            let _ = writeln!(s);
+            s.push_str(&crate::interfaces::table(probed));
+        }
         s
     }
 
@@ -697,6 +721,7 @@ impl Report {
                 "available": a.status.json(),
                 "note": a.note,
             })).collect::<Vec<_>>(),
+            "interfaces": self.interfaces.as_ref().map(crate::interfaces::json),
         });
         // Serializing a Value built here cannot fail.
         serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{}".to_owned())

@@ -110,6 +110,36 @@ fn recv_argument_errors() {
         &["--listen", "127.0.0.1:0", "--nodev", "--rearm-ms", "5"],
         "--notify",
     );
+    // NIC mode: one queue per thread, or one to start from; each thread
+    // accepts the same share of the connections on its own port.
+    let nic = ["--listen", "127.0.0.1:0", "--ifname", "lo"];
+    assert_usage_error(
+        "zcrx-recv",
+        &[&nic[..], &["--queue", "1,2,3", "--threads", "2"]].concat(),
+        "--queue lists 3 queues for 2 thread(s)",
+    );
+    assert_usage_error(
+        "zcrx-recv",
+        &[&nic[..], &["--queue", "1,2", "--connections", "3"]].concat(),
+        "not a multiple of --threads 2",
+    );
+    assert_usage_error(
+        "zcrx-recv",
+        &[&nic[..], &["--queue", "4294967295", "--threads", "2"]].concat(),
+        "overflows",
+    );
+    assert_usage_error(
+        "zcrx-recv",
+        &[
+            "--listen",
+            "127.0.0.1:65535",
+            "--ifname",
+            "lo",
+            "--queue",
+            "1,2",
+        ],
+        "exceeds 65535",
+    );
 }
 
 #[test]

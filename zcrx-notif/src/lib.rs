@@ -106,11 +106,14 @@
 //! The kernel posts `ZCRX_EVENT_ALLOC_FAIL` only on a network card's
 //! page-pool path, when the refill ring is empty and the page pool asks for
 //! a buffer. A `NODEV` instance never uses that path (it copies every byte,
-//! so it fires copy-fallback instead), so no-buffers cannot be triggered
-//! without a card that supports zero-copy receive. This crate's tests cover
-//! it as far as a kernel without such a card allows: decoding its
+//! so it fires copy-fallback instead). The NODEV tests cover decoding its
 //! completion, enabling it alone (no copy-fallback then arrives), and the
-//! kernel's refusal to arm it before it fired ([`Error::NotFired`]).
+//! kernel's refusal to arm it before it fired ([`Error::NotFired`]); the
+//! NIC-mode tests (`tests/kernel_nic_notify.rs`, over the project's
+//! simulated NIC or a real one) show it firing when the application holds
+//! the buffers, silent until re-armed, firing again after [`Notifier::arm`],
+//! and copy-fallback with exact stats for a flow that reaches the socket
+//! through another rx queue.
 //!
 //! # Bad configuration
 //!

@@ -27,6 +27,7 @@
 
 mod ethnl;
 mod ethtool;
+mod flow;
 mod netns;
 mod rtnl;
 
@@ -38,6 +39,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 pub use ethnl::RingParams;
+pub use flow::{Flow, FlowSpec, RandomStream, Sent, StreamDigest, hex};
 pub use netns::{NetNs, NsThread};
 
 /// Why no NIC pair could be set up.
@@ -108,6 +110,8 @@ pub struct NicPair {
     saved_split: Option<Option<bool>>,
     /// hds-thresh as found, when a test changed it (restored on drop).
     saved_hds: Option<Option<u32>>,
+    /// The MTU as found, when a test changed it (restored on drop).
+    saved_mtu: Option<u32>,
     _lock: File,
 }
 
@@ -202,6 +206,7 @@ impl NicPair {
             rules: Vec::new(),
             saved_split: None,
             saved_hds: None,
+            saved_mtu: None,
             _lock: lock,
         })
     }
@@ -284,6 +289,7 @@ impl NicPair {
             rules: Vec::new(),
             saved_split: None,
             saved_hds: None,
+            saved_mtu: None,
             _lock: lock,
         })
     }
@@ -388,12 +394,26 @@ impl NicPair {
     }
 
     /// Sets the MTU of both ends (the simulated pair only; a real NIC is
-    /// configured by its owner).
-    pub fn set_mtu(&self, mtu: u32) -> Result<(), NicError> {
-        let Some((peer_name, _)) = &self.sim else {
+    /// configured by its owner); the original MTU is restored when the pair
+    /// is dropped.
+    pub fn set_mtu(&mut self, mtu: u32) -> Result<(), NicError> {
+        if self.sim.is_none() {
             return Err(NicError::Unavailable(
                 "set_mtu changes only the simulated pair".into(),
             ));
+        }
+        if self.saved_mtu.is_none() {
+            let path = format!("/sys/class/net/{}/mtu", self.ifname);
+            let found = std::fs::read_to_string(&path)
+                .map_err(NicError::setup(format!("reading {path}")))?;
+            self.saved_mtu = found.trim().parse().ok();
+        }
+        self.apply_mtu(mtu)
+    }
+
+    fn apply_mtu(&self, mtu: u32) -> Result<(), NicError> {
+        let Some((peer_name, _)) = &self.sim else {
+            return Ok(());
         };
         rtnl::Rtnl::new()
             .and_then(|mut r| r.set_mtu(self.ifindex, mtu))
@@ -420,6 +440,9 @@ impl Drop for NicPair {
         }
         if let Some(Some(on)) = self.saved_split.take() {
             let _ = ethnl::set_tcp_data_split(&self.ifname, on);
+        }
+        if let Some(mtu) = self.saved_mtu.take() {
+            let _ = self.apply_mtu(mtu);
         }
         if let Some((peer_name, home)) = self.sim.take() {
             // Back home now, rather than when the namespace is dismantled.

@@ -122,6 +122,10 @@ pub struct TestArgs {
     /// Boot every kernel even after one failed.
     #[arg(long)]
     pub keep_going: bool,
+    /// Run only the guest test targets whose name starts with PREFIX
+    /// (e.g. `kernel_nic`); repeatable. Default: every `kernel_*` target.
+    #[arg(long = "only", value_name = "PREFIX")]
+    pub only: Vec<String>,
     /// Add a deliberately failing program to every guest (checks that a
     /// failure fails the run).
     #[arg(long, env = "ZCRX_VM_INJECT_FAILURE")]

@@ -82,12 +82,22 @@ pub fn vm_test(args: &TestArgs) -> Result<ExitCode, Error> {
             .collect::<Result<_, _>>()?,
     };
     let targets = build::workspace_targets()?;
-    let tests = build::guest_tests(&targets);
+    let mut tests = build::guest_tests(&targets);
+    if !args.only.is_empty() {
+        tests.retain(|t| args.only.iter().any(|p| t.name.starts_with(p.as_str())));
+    }
     if tests.is_empty() {
-        return Err(Error::env(format!(
-            "no guest tests: no integration test target named {}* in the workspace",
-            build::GUEST_TEST_PREFIX
-        )));
+        return Err(Error::env(if args.only.is_empty() {
+            format!(
+                "no guest tests: no integration test target named {}* in the workspace",
+                build::GUEST_TEST_PREFIX
+            )
+        } else {
+            format!(
+                "no guest test target's name starts with {}",
+                args.only.join(" or ")
+            )
+        }));
     }
     println!(
         "xtask: guest tests: {}",

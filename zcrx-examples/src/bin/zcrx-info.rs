@@ -17,6 +17,13 @@ use zcrx_examples::info::Report;
 /// types and stats layout, the Linux release that introduced each, and
 /// whether this process holds CAP_NET_ADMIN (needed to register).
 ///
+/// With --interfaces it also tries a NIC-mode registration on every rx
+/// queue of every interface in this network namespace (or of the ones
+/// named: `--interfaces eth1,eth2`), dropped at once, and lists which
+/// queues can take ZCRX and why the others cannot (no queue management in
+/// the driver, header split off, busy ...). A queue that accepts is
+/// restarted twice, briefly interrupting its traffic; needs CAP_NET_ADMIN.
+///
 /// Exit status: 0 when the report was printed (whatever the kernel lacks),
 /// 2 for bad arguments.
 #[derive(Parser, Debug)]
@@ -25,11 +32,19 @@ struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+
+    /// Probe the rx queues of every interface, or of those named, with a
+    /// registration (restarts the queues that accept; needs CAP_NET_ADMIN).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', num_args = 0..)]
+    interfaces: Option<Vec<String>>,
 }
 
 fn main() -> ExitCode {
     let args: Args = cli::parse_args();
-    let report = Report::gather();
+    let mut report = Report::gather();
+    if let Some(names) = &args.interfaces {
+        report.probe_interfaces(names);
+    }
     let text = if args.json {
         report.to_json()
     } else {

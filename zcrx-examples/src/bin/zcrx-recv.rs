@@ -1,12 +1,16 @@
 //! `zcrx-recv`: a TCP receiver over io_uring zero-copy receive (ZCRX).
 //!
 //! Each thread owns one io_uring and one ZCRX instance (the kernel's
-//! "ifq"), the way multi-queue NICs are used: thread `i` binds NIC queue
-//! `--queue + i`, or a NODEV instance. Threads accept connections from one
-//! shared listener with `IORING_OP_ACCEPT` on their own ring and receive
-//! them with multishot `IORING_OP_RECV_ZC`; received buffers are verified
-//! and hashed in place (borrowed views of the area) and given back at once.
-//! The process exits after `--connections` connections have closed.
+//! "ifq"), the way multi-queue NICs are used: thread `i` binds its own NIC
+//! rx queue (`--queue 3,5`, or `--queue 3` for queues 3, 4, ...), or a
+//! NODEV instance. In NIC mode each thread listens on its own port (the
+//! given port + i), so that one flow-steering rule per port sends each
+//! thread exactly the connections its queue receives; NODEV threads share
+//! one listener. Threads accept with `IORING_OP_ACCEPT` on their own ring
+//! and receive with multishot `IORING_OP_RECV_ZC`; received buffers are
+//! verified and hashed in place (borrowed views of the area) and given back
+//! at once. The process exits after `--connections` connections have
+//! closed.
 
 use std::io::{IsTerminal, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -48,6 +52,13 @@ const NOTIFY_UD: u64 = 2;
 /// and exits after --connections connections have closed, printing
 /// `received N bytes in S s (R MiB/s)`.
 ///
+/// NIC mode: thread i binds rx queue Q_i of --ifname and listens on its own
+/// port, PORT + i (with port 0: a free port each), printing `listening on
+/// ADDR:PORT (thread i, IFNAME rx queue Q_i)`; steer each port to its
+/// queue (`ethtool -N IFNAME flow-type tcp4 dst-port PORT action Q_i`).
+/// The NIC must split headers from data (`ethtool -G IFNAME tcp-data-split
+/// on hds-thresh 0`).
+///
 /// Needs CAP_NET_ADMIN (root). Exit status: 0 on success, 1 on a failure
 /// (kernel refusal, wrong byte with --verify, a connection error), 2 for bad
 /// arguments.
@@ -68,21 +79,30 @@ struct Args {
     #[arg(long, value_name = "NAME", requires = "queue")]
     ifname: Option<String>,
 
-    /// The first receive queue: thread i uses queue N + i. Flows must be
-    /// steered to those queues (e.g. `ethtool -N`), and the NIC must split
-    /// headers from data.
-    #[arg(long, value_name = "N", requires = "ifname")]
-    queue: Option<u32>,
+    /// Receive queues: one per thread (`--queue 1,2` with two threads), or
+    /// the first of consecutive ones (`--queue 1`: thread i uses queue
+    /// 1 + i). Each thread listens on its own port; steer it to the
+    /// thread's queue (see above).
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        requires = "ifname",
+        value_delimiter = ','
+    )]
+    queue: Vec<u32>,
 
-    /// Exit after this many connections have closed (over all threads).
-    #[arg(long, value_name = "N", default_value_t = 1,
+    /// Exit after this many connections have closed (over all threads; in
+    /// NIC mode each thread accepts its share on its own port). Default: 1,
+    /// in NIC mode one per thread.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..))]
-    connections: u64,
+    connections: Option<u64>,
 
     /// Threads, each with its own ring and ZCRX instance (and NIC queue).
-    #[arg(long, value_name = "N", default_value_t = 1,
+    /// Default: one per queue given, else 1.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=256))]
-    threads: u32,
+    threads: Option<u32>,
 
     /// Receive area per thread (suffixes K, M, G: powers of 1024).
     #[arg(long, value_name = "SIZE", default_value = "64M")]
@@ -143,7 +163,11 @@ struct Args {
 #[derive(Debug, Clone)]
 enum Source {
     Nodev,
-    Nic { ifname: String, first_queue: u32 },
+    /// Thread i binds `queues[i]`.
+    Nic {
+        ifname: String,
+        queues: Vec<u32>,
+    },
 }
 
 /// The validated configuration shared by the threads.
@@ -171,22 +195,45 @@ impl Config {
             .ok_or_else(|| Failure::usage("--area-size must be at least one page"))?;
         let rx_buf_len = u32::try_from(a.rx_buf_len.0)
             .map_err(|_| Failure::usage("--rx-buf-len is too large"))?;
-        let source = match (&a.ifname, a.queue) {
-            (Some(ifname), Some(q)) => {
-                if q.checked_add(a.threads - 1).is_none() {
-                    return Err(Failure::usage("--queue + --threads overflows"));
+        let threads = a.threads.unwrap_or(a.queue.len().max(1) as u32);
+        let source = match (&a.ifname, a.queue.as_slice()) {
+            (Some(ifname), &[first]) => Source::Nic {
+                ifname: ifname.clone(),
+                queues: (0..threads)
+                    .map(|i| first.checked_add(i))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| Failure::usage("--queue + --threads overflows"))?,
+            },
+            (Some(ifname), list) => {
+                if list.len() != threads as usize {
+                    return Err(Failure::usage(format!(
+                        "--queue lists {} queues for {threads} thread(s): give one per thread, \
+                         or one to start from",
+                        list.len()
+                    )));
                 }
                 Source::Nic {
                     ifname: ifname.clone(),
-                    first_queue: q,
+                    queues: list.to_vec(),
                 }
             }
-            _ => Source::Nodev,
+            (None, _) => Source::Nodev,
         };
+        let connections = match (&source, a.connections) {
+            (_, Some(n)) => n,
+            (Source::Nodev, None) => 1,
+            (Source::Nic { .. }, None) => u64::from(threads),
+        };
+        if matches!(source, Source::Nic { .. }) && connections % u64::from(threads) != 0 {
+            return Err(Failure::usage(format!(
+                "--connections {connections} is not a multiple of --threads {threads}: in NIC \
+                 mode each thread accepts the same number on its own port"
+            )));
+        }
         Ok(Config {
             source,
-            connections: a.connections,
-            threads: a.threads,
+            connections,
+            threads,
             area_size,
             huge_pages: a.huge_pages,
             rq_entries: a.rq_entries,
@@ -222,8 +269,10 @@ struct Counters {
 /// What the threads share.
 struct Shared {
     cfg: Config,
-    /// Accepts started (each claims one of `cfg.connections`).
-    claimed: AtomicU64,
+    /// Accepts started (each claims one of `cfg.connections`): one count
+    /// for the shared listener (NODEV), or one per thread's own listener
+    /// (NIC mode, `cfg.connections / cfg.threads` each).
+    claimed: Vec<AtomicU64>,
     /// Connections numbered in accept order, from 1.
     accepted: AtomicU64,
     /// When the first connection was accepted.
@@ -232,11 +281,18 @@ struct Shared {
 }
 
 impl Shared {
-    /// Claims the right to accept one more connection.
-    fn claim(&self) -> bool {
-        self.claimed
+    /// Claims the right for thread `idx` to accept one more connection.
+    fn claim(&self, idx: usize) -> bool {
+        let (counter, budget) = match self.cfg.source {
+            Source::Nodev => (&self.claimed[0], self.cfg.connections),
+            Source::Nic { .. } => (
+                &self.claimed[idx],
+                self.cfg.connections / u64::from(self.cfg.threads),
+            ),
+        };
+        counter
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                (c < self.cfg.connections).then_some(c + 1)
+                (c < budget).then_some(c + 1)
             })
             .is_ok()
     }
@@ -254,6 +310,11 @@ struct Totals {
     rearmed: u64,
     /// The instance's stats at the end (with --notify).
     stats: Option<StatsSnapshot>,
+    /// `ZCRX_CTRL_FLUSH_RQ` operations the instance issued (NODEV only:
+    /// in NIC mode the kernel refills from the refill ring by itself).
+    flushes: u64,
+    /// Buffers of the instance's area.
+    buffers: u64,
 }
 
 impl Totals {
@@ -268,6 +329,8 @@ impl Totals {
                 self.notifications[2] + t.notifications[2],
             ],
             rearmed: self.rearmed + t.rearmed,
+            flushes: self.flushes + t.flushes,
+            buffers: self.buffers + t.buffers,
             stats: match (self.stats, t.stats) {
                 (Some(a), Some(b)) => Some(StatsSnapshot {
                     copy_count: a.copy_count + b.copy_count,
@@ -328,9 +391,7 @@ fn preflight(cfg: &Config) -> Result<(), Failure> {
 fn run(args: &Args) -> Result<(), Failure> {
     let cfg = Config::from_args(args)?;
     preflight(&cfg)?;
-    let listener = TcpListener::bind(args.listen)
-        .map_err(|e| Failure::from(e).context(format!("listening on {}", args.listen)))?;
-    let local = listener.local_addr()?;
+    let listeners = listen(args.listen, &cfg)?;
     let progress = if args.no_progress {
         false
     } else {
@@ -341,7 +402,7 @@ fn run(args: &Args) -> Result<(), Failure> {
     let shared = Shared {
         counters: (0..threads).map(|_| Counters::default()).collect(),
         cfg,
-        claimed: AtomicU64::new(0),
+        claimed: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         accepted: AtomicU64::new(0),
         start: OnceLock::new(),
     };
@@ -351,7 +412,8 @@ fn run(args: &Args) -> Result<(), Failure> {
         for idx in 0..threads {
             let tx = tx.clone();
             let shared = &shared;
-            let listener = &listener;
+            // NODEV threads share the one listener; NIC threads own one each.
+            let listener = &listeners[idx.min(listeners.len() - 1)];
             std::thread::Builder::new()
                 .name(format!("zcrx-recv-{idx}"))
                 .spawn_scoped(scope, move || {
@@ -393,7 +455,20 @@ fn run(args: &Args) -> Result<(), Failure> {
         }
         {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening on {local}");
+            match &shared.cfg.source {
+                Source::Nodev => {
+                    let _ = writeln!(out, "listening on {}", listeners[0].local_addr()?);
+                }
+                Source::Nic { ifname, queues } => {
+                    for (i, (l, q)) in listeners.iter().zip(queues).enumerate() {
+                        let _ = writeln!(
+                            out,
+                            "listening on {} (thread {i}, {ifname} rx queue {q})",
+                            l.local_addr()?
+                        );
+                    }
+                }
+            }
             let _ = out.flush();
         }
 
@@ -474,9 +549,76 @@ fn run(args: &Args) -> Result<(), Failure> {
                 }
             }
         }
+        let _ = writeln!(
+            out,
+            "refill: {} buffers carried {} completions ({:.1} each on average), \
+             ZCRX_CTRL_FLUSH_RQ sent {} time(s){}",
+            total.buffers,
+            total.completions,
+            total.completions as f64 / total.buffers.max(1) as f64,
+            total.flushes,
+            match shared.cfg.source {
+                Source::Nodev => " (NODEV: the kernel consumes returns only when flushed)",
+                Source::Nic { .. } => " (NIC mode: the kernel refills by itself)",
+            }
+        );
+        if let Source::Nic { ifname, queues } = &shared.cfg.source {
+            for (i, t) in finished.iter().enumerate() {
+                let Some(t) = t else { continue };
+                let _ = writeln!(
+                    out,
+                    "thread {i}: {ifname} rx queue {}: {} connection(s), {} bytes in {} \
+                     completions{}",
+                    queues[i],
+                    t.connections,
+                    t.bytes,
+                    t.completions,
+                    thread_notes(t)
+                );
+            }
+        }
         let _ = out.flush();
         Ok(())
     })
+}
+
+/// A NIC thread's stats and notifications, for its summary line.
+fn thread_notes(t: &Totals) -> String {
+    let mut notes = String::new();
+    if let Some(st) = t.stats {
+        notes += &format!(
+            ", copy_count {}, copy_bytes {}",
+            st.copy_count, st.copy_bytes
+        );
+    }
+    let [no_buffers, copy_fallback, _] = t.notifications;
+    if t.stats.is_some() {
+        notes +=
+            &format!(", notifications: {copy_fallback} copy-fallback, {no_buffers} no-buffers");
+    }
+    notes
+}
+
+/// The listeners: one shared by every thread (NODEV), or one per thread on
+/// consecutive ports (NIC mode: each thread receives only the connections
+/// steered to its queue, so each must accept only those).
+fn listen(addr: SocketAddr, cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
+    let count = match cfg.source {
+        Source::Nodev => 1,
+        Source::Nic { .. } => cfg.threads,
+    };
+    (0..count)
+        .map(|i| {
+            let mut at = addr;
+            if addr.port() != 0 {
+                let port = u16::try_from(u32::from(addr.port()) + i)
+                    .map_err(|_| Failure::usage("--listen port + --threads exceeds 65535"))?;
+                at.set_port(port);
+            }
+            TcpListener::bind(at)
+                .map_err(|e| Failure::from(e).context(format!("listening on {at}")))
+        })
+        .collect()
 }
 
 /// Reports a thread's failure and ends the process: the other threads may
@@ -551,10 +693,7 @@ fn setup(idx: usize, cfg: &Config) -> Result<(Ring, Zcrx, Option<Notifier>), Fai
     .map_err(|e| Failure::from(e).context("mapping the receive area"))?;
     let mut builder = match &cfg.source {
         Source::Nodev => Zcrx::builder_nodev(),
-        Source::Nic {
-            ifname,
-            first_queue,
-        } => Zcrx::builder_nic_named(ifname, first_queue + idx as u32)
+        Source::Nic { ifname, queues } => Zcrx::builder_nic_named(ifname, queues[idx])
             .map_err(|e| Failure::from(e).context(format!("interface {ifname}")))?,
     };
     builder = builder.area(area);
@@ -564,6 +703,11 @@ fn setup(idx: usize, cfg: &Config) -> Result<(Ring, Zcrx, Option<Notifier>), Fai
     if cfg.rx_buf_len != 0 {
         builder = builder.rx_buf_len(cfg.rx_buf_len);
     }
+    // Name the queue in NIC mode: each thread binds its own.
+    let on_queue = |f: Failure| match &cfg.source {
+        Source::Nodev => f,
+        Source::Nic { ifname, queues } => f.context(format!("{ifname} rx queue {}", queues[idx])),
+    };
     if let Some(ncfg) = &cfg.notify {
         let support = Support::query();
         builder = builder.notifications(ncfg, &support)?;
@@ -572,16 +716,18 @@ fn setup(idx: usize, cfg: &Config) -> Result<(Ring, Zcrx, Option<Notifier>), Fai
             // (a refused event descriptor); keep the ring's own wording
             // otherwise.
             let mapped = ncfg.register_error(&support, e);
-            if mapped == zcrx_notif::Error::from(e) {
+            on_queue(if mapped == zcrx_notif::Error::from(e) {
                 Failure::from(e)
             } else {
                 Failure::from(mapped)
-            }
+            })
         })?;
         let notifier = Notifier::new(ncfg, &support);
         return Ok((ring, zcrx, Some(notifier)));
     }
-    let zcrx = builder.register(&ring)?;
+    let zcrx = builder
+        .register(&ring)
+        .map_err(|e| on_queue(Failure::from(e)))?;
     Ok((ring, zcrx, None))
 }
 
@@ -626,7 +772,7 @@ fn receive(
     let mut totals = Totals::default();
 
     loop {
-        if !accept_armed && shared.claim() {
+        if !accept_armed && shared.claim(idx) {
             arm_accept(&mut rx, listener)?;
             accept_armed = true;
         }
@@ -766,6 +912,8 @@ fn receive(
     if notifier.is_some() {
         totals.stats = StatsSnapshot::read(zcrx);
     }
+    totals.flushes = zcrx.flushes();
+    totals.buffers = u64::from(zcrx.buffers());
     Ok(totals)
 }
 

@@ -106,7 +106,10 @@ fn wait(child: &mut Child, name: &str, limit: Duration) -> ExitStatus {
 /// A receiver started with `args`, once it printed `listening on ADDR`.
 pub struct Receiver {
     child: Child,
+    /// Where it listens (the first listener).
     pub addr: String,
+    /// Every `listening on` line's address (NIC mode: one per thread).
+    pub addrs: Vec<String>,
     lines: mpsc::Receiver<String>,
     reader: std::thread::JoinHandle<()>,
     stderr: Option<std::thread::JoinHandle<String>>,
@@ -123,8 +126,29 @@ impl Receiver {
     /// As [`start`](Self::start) for another receiving program of this
     /// package (`zcrx-tokio-recv`).
     pub fn start_program(program: &str, args: &[&str], limit: Duration) -> Self {
+        Self::start_listening_program(
+            program,
+            &[&["--listen", "127.0.0.1:0"], args].concat(),
+            1,
+            limit,
+        )
+    }
+
+    /// Starts `zcrx-recv ARGS` and waits (at most `limit`) for `count`
+    /// `listening on ADDR ...` lines.
+    pub fn start_listening(args: &[&str], count: usize, limit: Duration) -> Self {
+        Self::start_listening_program("zcrx-recv", args, count, limit)
+    }
+
+    /// Starts `PROGRAM ARGS` and waits (at most `limit`) for `count`
+    /// `listening on ADDR ...` lines.
+    pub fn start_listening_program(
+        program: &str,
+        args: &[&str],
+        count: usize,
+        limit: Duration,
+    ) -> Self {
         let mut child = Command::new(bin(program))
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -145,6 +169,7 @@ impl Receiver {
         let mut r = Receiver {
             child,
             addr: String::new(),
+            addrs: Vec::new(),
             lines,
             reader,
             stderr,
@@ -155,11 +180,17 @@ impl Receiver {
             let left = deadline.saturating_duration_since(Instant::now());
             match r.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let addr = line.strip_prefix("listening on ").map(str::to_owned);
+                    let addr = line
+                        .strip_prefix("listening on ")
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned);
                     r.seen.push(line);
                     if let Some(a) = addr {
-                        r.addr = a;
-                        return r;
+                        r.addrs.push(a);
+                        if r.addrs.len() == count {
+                            r.addr = r.addrs[0].clone();
+                            return r;
+                        }
                     }
                 }
                 Err(_) => {

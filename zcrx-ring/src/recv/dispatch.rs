@@ -298,7 +298,7 @@ impl<'z> Dispatch<'z> {
             }
             if self.conns[i].state == State::Starved && zcrx.held() < zcrx.buffers() {
                 // Buffers came back: make sure the kernel has them.
-                zcrx.prepare_wait(true)?;
+                zcrx.free_for_copy()?;
                 self.conns[i].state = State::Idle;
             }
             if self.conns[i].state == State::Idle {
@@ -481,7 +481,7 @@ impl<'z> Dispatch<'z> {
             Errno::NOMEM => {
                 // No free buffer. Give back what was returned, then retry; if
                 // the application holds every buffer, wait for it.
-                let _ = zcrx.prepare_wait(true);
+                let _ = zcrx.free_for_copy();
                 if zcrx.held() >= zcrx.buffers() {
                     slot.state = State::Starved;
                     slot.stalls = 0;

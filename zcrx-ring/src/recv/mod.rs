@@ -13,7 +13,9 @@
 //! - publishes returned buffers with one tail store per batch, including
 //!   those returned from other threads ([`Zcrx::publish`]);
 //! - in NODEV mode, flushes the refill ring when the kernel runs low on free
-//!   buffers ([`Zcrx::prepare_wait`]);
+//!   buffers ([`Zcrx::prepare_wait`]); in NIC mode only after a receive
+//!   found no free buffer for copied payload (copy fallback, e.g. a flow
+//!   steered to another queue): the zero-copy path never flushes;
 //! - re-arms every socket whose multishot request ended without an error
 //!   that closes it: after `-ENOMEM` (no free buffer) once buffers are
 //!   back, after `-ENOSPC` (completion ring full) once it is drained, after

@@ -311,6 +311,27 @@ impl Zcrx {
         }
     }
 
+    /// Makes returned buffers free for the kernel's copy path after a
+    /// receive ended with `ENOMEM` (no free buffer to copy into): as
+    /// [`prepare_wait(true)`](Self::prepare_wait), and in NIC mode a
+    /// `ZCRX_CTRL_FLUSH_RQ` as well when published returns wait on the
+    /// ring. In NIC mode only the copy path (copy fallback: payload that did
+    /// not arrive in the bound queue's buffers, such as a flow steered to
+    /// another queue) runs out this way; it takes buffers from the area's
+    /// free list, which the refill ring reaches only through the NIC's page
+    /// pool, and only when the NIC needs buffers: with the bound queue idle,
+    /// the returns would wait there for ever. The zero-copy path never gets
+    /// here, so a NIC-mode stream steered to its queue issues no flush. The
+    /// NIC-mode flush is best effort (kernels before 6.19 have no control
+    /// operations: there the NIC has to consume the ring).
+    pub(crate) fn free_for_copy(&self) -> Result<bool> {
+        let flushed = self.prepare_wait(true)?;
+        if self.nodev || self.returns.producer.unconsumed() == 0 {
+            return Ok(flushed);
+        }
+        Ok(self.flush().is_ok())
+    }
+
     /// Returned buffers queued on the refill ring but not yet visible to the
     /// kernel (published by [`publish`](Self::publish)).
     pub fn unpublished(&self) -> u32 {

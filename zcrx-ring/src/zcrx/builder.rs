@@ -112,7 +112,9 @@ impl ZcrxBuilder {
     /// [`Error::PermissionDenied`] without `CAP_NET_ADMIN`,
     /// [`Error::LockedMemoryLimit`] when the areas exceed `RLIMIT_MEMLOCK`,
     /// [`Error::WrongThread`] from a thread other than the ring's issuer,
-    /// [`Error::QueueBusy`] for a receive queue already bound.
+    /// [`Error::QueueBusy`] for a receive queue already bound;
+    /// [`Error::HeaderSplitOff`] and [`Error::QueueOutOfRange`] for a queue
+    /// that cannot take a memory provider.
     pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
         use zcrx_uapi::SetupFlags;
         let flags = ring.setup_flags();
@@ -185,6 +187,18 @@ impl ZcrxBuilder {
             return Err(Error::invalid("areas", "at least one area is needed"));
         };
         let nodev = self.target == Target::Nodev;
+        // The kernel reads rxq -1 as "no queue" and answers EINVAL, which
+        // would read as header split off: no device has that queue.
+        if let Target::Nic {
+            ifindex,
+            rxq: u32::MAX,
+        } = self.target
+        {
+            return Err(Error::QueueOutOfRange {
+                ifindex,
+                rxq: u32::MAX,
+            });
+        }
         if nodev {
             match &zcaps {
                 Some(z) => z.require_nodev()?,

@@ -276,9 +276,10 @@ impl Zcrx {
         self.total_bufs.get()
     }
 
-    /// `ZCRX_CTRL_FLUSH_RQ` operations this instance has issued (NODEV
-    /// only: in NIC mode the kernel consumes the refill ring by itself and
-    /// this stays 0).
+    /// `ZCRX_CTRL_FLUSH_RQ` operations this instance has issued. In NIC
+    /// mode the kernel consumes the refill ring by itself and this stays 0,
+    /// unless payload arrived outside the bound queue (copy fallback) and
+    /// the copy path ran out of free buffers (see the receive loop).
     pub fn flushes(&self) -> u64 {
         self.flushes.get()
     }

@@ -1,0 +1,152 @@
+//! Shared by this crate's NIC-mode guest tests (`kernel_nic_*`): the
+//! device (the simulated NIC that vm-test loads, or a real one named by
+//! `ZCRX_NIC_*`), rings, and a receive loop that checks what arrives.
+#![allow(dead_code, reason = "each test binary uses a part")]
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use zcrx_ring::caps::Capabilities;
+use zcrx_ring::ring::{Completion, Cqe32, Ring};
+use zcrx_ring::{Buf, Error, Receiver, Recv, Zcrx, ZcrxBuilder};
+use zcrx_testkit::nic::{NicError, NicPair, StreamDigest};
+use zcrx_testkit::{has_cap_net_admin, lacks, require};
+
+pub const PAGE: usize = 4096;
+
+/// The longest a test waits for the next event before it fails.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// How long a queue may stay busy after its last user closed its ring (the
+/// kernel releases the instance from a work item).
+pub const RELEASE: Duration = Duration::from_secs(10);
+
+/// The NIC pair, or `None` after a skip (a failure under
+/// `ZCRX_REQUIRE_KERNEL=1`) when the kernel, the privileges or the device
+/// are missing.
+pub fn acquire() -> Option<NicPair> {
+    let caps = Capabilities::query();
+    if !require(caps.zcrx().is_ok(), &lacks("IO_URING_QUERY_ZCRX"))
+        || !require(has_cap_net_admin(), "needs CAP_NET_ADMIN (run as root)")
+    {
+        return None;
+    }
+    match NicPair::acquire() {
+        Ok(nic) => Some(nic),
+        Err(e @ NicError::Unavailable(_)) => {
+            require(false, &e.to_string());
+            None
+        }
+        Err(e) => panic!("setting up the NIC pair: {e}"),
+    }
+}
+
+/// The `n`-th rx queue the tests may bind; skips (fails when required) if
+/// the device offers fewer.
+pub fn queue(nic: &NicPair, n: usize) -> Option<u32> {
+    let q = nic.queues().get(n).copied();
+    let enough = require(
+        q.is_some(),
+        &format!(
+            "{} offers {} rx queue(s) to tests (ZCRX_NIC_QUEUES), this test needs {}",
+            nic.ifname(),
+            nic.queues().len(),
+            n + 1
+        ),
+    );
+    q.filter(|_| enough)
+}
+
+/// A ring for NIC-mode receive (`zcrx-ring`'s defaults).
+pub fn ring() -> Ring<Cqe32> {
+    Ring::<Cqe32>::builder(64).build().expect("ring setup")
+}
+
+/// Registers `builder` on `ring`, retrying while the queue is still busy
+/// (a ring closed just before releases its instance asynchronously).
+pub fn register_retrying(
+    builder: impl Fn() -> ZcrxBuilder,
+    ring: &Ring<Cqe32>,
+) -> zcrx_ring::Result<Zcrx> {
+    let deadline = Instant::now() + RELEASE;
+    loop {
+        match builder().register(ring) {
+            Err(Error::QueueBusy { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// What a receive loop saw.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Data completions.
+    pub completions: u64,
+    /// The longest and shortest completion.
+    pub largest: usize,
+    pub smallest: usize,
+    /// Completions longer than a page.
+    pub over_a_page: u64,
+    /// Completions per area.
+    pub per_area: BTreeMap<u16, u64>,
+    /// Distinct buffers (area, offset / buffer size) that carried data.
+    pub buffers: HashSet<(u16, u64)>,
+    /// Completions that were neither data nor the end of the stream.
+    pub others: Vec<Completion>,
+}
+
+impl Tally {
+    /// Counts a view (and hashes its bytes into `digest`).
+    pub fn count(&mut self, buf: &Buf<'_>, buf_len: u32, digest: &mut StreamDigest) {
+        digest.update(buf);
+        let len = buf.len();
+        self.completions += 1;
+        self.largest = self.largest.max(len);
+        self.smallest = if self.completions == 1 {
+            len
+        } else {
+            self.smallest.min(len)
+        };
+        self.over_a_page += u64::from(len > PAGE);
+        *self.per_area.entry(buf.area_id()).or_default() += 1;
+        self.buffers
+            .insert((buf.area_id(), buf.area_offset() / u64::from(buf_len)));
+    }
+
+    /// Completions per distinct buffer: how often the kernel reused each.
+    pub fn reuse(&self) -> f64 {
+        self.completions as f64 / self.buffers.len().max(1) as f64
+    }
+}
+
+/// The next event, failing the test after [`STALL`] without one.
+pub fn next_event<'z>(rx: &mut Receiver<'z>, got: u64) -> Recv<'z> {
+    let start = Instant::now();
+    loop {
+        if let Some(ev) = rx
+            .recv_timeout(Duration::from_secs(1))
+            .expect("receive loop")
+        {
+            return ev;
+        }
+        let idle = start.elapsed();
+        assert!(idle < STALL, "no event for {idle:?} after {got} bytes");
+    }
+}
+
+/// Receives one socket's stream to its end, giving every view back at
+/// once: each view is counted and hashed; completions of other requests
+/// (the instance's events) are kept in the tally.
+pub fn receive_to_end(rx: &mut Receiver<'_>, zcrx: &Zcrx, tally: &mut Tally) -> StreamDigest {
+    let mut digest = StreamDigest::new();
+    loop {
+        match next_event(rx, digest.bytes()) {
+            Recv::Data { buf, .. } => tally.count(&buf, zcrx.rx_buf_len(), &mut digest),
+            Recv::Other(c) => tally.others.push(c),
+            Recv::Eof { .. } => return digest,
+            other => panic!("unexpected event after {} bytes: {other:?}", digest.bytes()),
+        }
+    }
+}
