@@ -387,8 +387,14 @@ fn refusals_map_to_typed_errors() {
         .build()
         .unwrap();
     let err = nodev(4).register(&plain).unwrap_err();
+    assert_eq!(
+        err,
+        Error::RingSetup {
+            missing: zcrx_uapi::SetupFlags::DEFER_TASKRUN
+        }
+    );
     assert!(
-        matches!(err, Error::InvalidConfig { field: "ring", .. }),
+        err.to_string().contains("IORING_SETUP_DEFER_TASKRUN"),
         "{err}"
     );
     // ...and by the kernel (EINVAL) when only the fd is known.

@@ -106,8 +106,9 @@ impl ZcrxBuilder {
     ///
     /// # Errors
     ///
-    /// Every refusal names its cause: [`Error::InvalidConfig`] for a ring or
-    /// value this crate refuses before any system call,
+    /// Every refusal names its cause: [`Error::RingSetup`] for a ring set up
+    /// without what ZCRX needs, [`Error::InvalidConfig`] for a value this
+    /// crate refuses before any system call,
     /// [`Error::Unsupported`] for what the kernel lacks,
     /// [`Error::PermissionDenied`] without `CAP_NET_ADMIN`,
     /// [`Error::LockedMemoryLimit`] when the areas exceed `RLIMIT_MEMLOCK`,
@@ -118,17 +119,12 @@ impl ZcrxBuilder {
     pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
         use zcrx_uapi::SetupFlags;
         let flags = ring.setup_flags();
-        if !flags.contains(SetupFlags::DEFER_TASKRUN) {
-            return Err(Error::invalid(
-                "ring",
-                "ZCRX needs a ring set up with IORING_SETUP_DEFER_TASKRUN",
-            ));
-        }
+        let mut missing = SetupFlags::DEFER_TASKRUN.difference(flags);
         if !flags.intersects(SetupFlags::CQE32 | SetupFlags::CQE_MIXED) {
-            return Err(Error::invalid(
-                "ring",
-                "ZCRX needs a ring set up with IORING_SETUP_CQE32 or IORING_SETUP_CQE_MIXED",
-            ));
+            missing |= SetupFlags::CQE32;
+        }
+        if !missing.is_empty() {
+            return Err(Error::RingSetup { missing });
         }
         let caps = Capabilities::query_ring(ring.as_fd());
         self.register_inner(ring.as_fd(), &caps, Some(ring.id()))
