@@ -27,26 +27,9 @@ use zcrx_testkit::{kernel_at_least, lacks, require};
 use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, io_uring_sqe};
 
 use common::{
-    PAGE, check, drop_caps, nodev, receive_all, ring, send_pattern, tcp_pair, write_pattern,
+    PAGE, check, drop_caps, lenient_sender, nodev, receive_all, ring, send_pattern, tcp_pair,
+    write_pattern,
 };
-
-/// A sender that gives up quietly when the receiving side goes away.
-fn lenient_sender(mut stream: TcpStream, from: u64, to: u64) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        let mut off = from;
-        let mut buf = vec![0u8; 64 * 1024];
-        while off < to {
-            let n = (to - off).min(buf.len() as u64) as usize;
-            for (i, b) in buf[..n].iter_mut().enumerate() {
-                *b = common::pattern(off + i as u64);
-            }
-            if stream.write_all(&buf[..n]).is_err() {
-                return;
-            }
-            off += n as u64;
-        }
-    })
-}
 
 /// Issue item 4. Before: the receiver kept the raw descriptor number; the
 /// application closed its socket while the receive waited for buffers, an

@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
@@ -494,22 +492,6 @@ fn missing_cap_net_admin_is_permission_denied() {
 fn dropping_in_any_order_is_safe() {
     require_nodev!();
     // A sender that tolerates the receiver going away mid-stream.
-    fn lenient_sender(mut stream: TcpStream, total: u64) -> thread::JoinHandle<()> {
-        thread::spawn(move || {
-            let mut off = 0u64;
-            let mut buf = vec![0u8; 64 * 1024];
-            while off < total {
-                for (i, b) in buf.iter_mut().enumerate() {
-                    *b = pattern(off + i as u64);
-                }
-                if stream.write_all(&buf).is_err() {
-                    return;
-                }
-                off += buf.len() as u64;
-            }
-        })
-    }
-
     // 1. Instance dropped before its ring, with a receive in flight and
     //    shared views that outlive both: the views still read their data.
     let mut kept = Vec::new();
@@ -517,7 +499,7 @@ fn dropping_in_any_order_is_safe() {
         let mut ring = ring::<Cqe32>(8);
         let zcrx = nodev(16).register(&ring).unwrap();
         let (client, server) = tcp_pair();
-        let sender = lenient_sender(client, 8 << 20);
+        let sender = common::lenient_sender(client, 0, 8 << 20);
         {
             let mut rx = Receiver::new(&mut ring);
             rx.add(&zcrx, &server, None).unwrap();
@@ -550,7 +532,7 @@ fn dropping_in_any_order_is_safe() {
         let mut ring = ring::<Cqe32>(8);
         let zcrx = nodev(16).register(&ring).unwrap();
         let (client, server) = tcp_pair();
-        let sender = lenient_sender(client, 1 << 20);
+        let sender = common::lenient_sender(client, 0, 1 << 20);
         let mut shared = Vec::new();
         {
             let mut rx = Receiver::new(&mut ring);

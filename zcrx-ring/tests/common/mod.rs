@@ -77,6 +77,24 @@ pub fn send_pattern(mut stream: TcpStream, total: u64) -> thread::JoinHandle<()>
     thread::spawn(move || write_pattern(&mut stream, 0, total))
 }
 
+/// A sender that gives up quietly when the receiving side goes away.
+pub fn lenient_sender(mut stream: TcpStream, from: u64, to: u64) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut off = from;
+        let mut buf = vec![0u8; 64 * 1024];
+        while off < to {
+            let n = (to - off).min(buf.len() as u64) as usize;
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = pattern(off + i as u64);
+            }
+            if stream.write_all(&buf[..n]).is_err() {
+                return;
+            }
+            off += n as u64;
+        }
+    })
+}
+
 pub fn ring<M: CqeMode>(entries: u32) -> Ring<M> {
     Ring::<M>::builder(entries).build().expect("ring setup")
 }
