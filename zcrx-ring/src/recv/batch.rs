@@ -14,7 +14,7 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
     /// `f(conn, data)` and gives all their buffers back in one go (each
     /// view checked as [`recv`](Self::recv) does, the refill entries written
     /// as the views are made, the tail published once per run: see
-    /// [`Zcrx::for_each_view`]). Blocks until something arrives.
+    /// [`Zcrx::for_each_view`](crate::Zcrx::for_each_view)). Blocks until something arrives.
     ///
     /// Returns `Ok(None)` after handing data to `f`, and `Ok(Some(event))`
     /// for the next event that is not data (end of stream, failure, another
