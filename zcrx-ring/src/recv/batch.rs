@@ -119,7 +119,10 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
             };
             delivered |= seen > 0;
             if let (Some(error), Some(conn)) = (error, last) {
-                // The kernel wrote a completion that fails its checks.
+                // The kernel wrote a completion that fails its checks: the
+                // socket ends (its request is cancelled, what it still posts
+                // goes back).
+                self.core.silence(conn);
                 return Ok(Step::Event(Recv::Failed { conn, error }));
             }
         }

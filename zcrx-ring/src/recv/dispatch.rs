@@ -66,6 +66,12 @@ pub(crate) enum State {
     Starved,
     /// A cancel was requested; waiting for the final completion.
     Cancelling,
+    /// Cancelled with nothing in flight: its final completion is queued.
+    CancelQueued,
+    /// Its final event (a failure) was delivered while its request still
+    /// runs: a cancel is owed (`cancel_sent`), later data is given back at
+    /// once, the final completion ends the slot silently.
+    Silenced,
     /// Finished; the slot may be reused.
     Done,
 }
@@ -90,6 +96,8 @@ pub(crate) struct Conn<'z> {
     mark: u32,
     /// Consecutive ends without data or buffer movement.
     stalls: u8,
+    /// A cancel of the request in flight was submitted.
+    cancel_sent: bool,
 }
 
 /// The sockets of one receive loop and their requests.
@@ -163,6 +171,7 @@ impl<'z> Dispatch<'z> {
             state: State::Idle,
             mark: 0,
             stalls: 0,
+            cancel_sent: false,
         };
         let index = match self.conns.iter().position(|c| c.state == State::Done) {
             Some(i) => {
@@ -226,7 +235,8 @@ impl<'z> Dispatch<'z> {
                 Ok(None)
             }
             State::Idle | State::Starved => {
-                // Nothing in flight: the final event is made here.
+                // Nothing in flight: the final event is made here, once.
+                c.state = State::CancelQueued;
                 Ok(Some(Completion {
                     user_data: target,
                     res: -Errno::CANCELED.raw_os_error(),
@@ -234,7 +244,7 @@ impl<'z> Dispatch<'z> {
                     big: None,
                 }))
             }
-            State::Cancelling | State::Done => Ok(None),
+            State::Cancelling | State::CancelQueued | State::Silenced | State::Done => Ok(None),
         }
     }
 
@@ -258,11 +268,38 @@ impl<'z> Dispatch<'z> {
                     self.conns[i].state = State::Cancelling;
                     self.cancels += 1;
                 }
-                State::Idle | State::Starved => self.finish(i),
-                State::Cancelling | State::Done => {}
+                State::Silenced if !c.cancel_sent => {
+                    self.send_cancel(i, push)?;
+                }
+                State::Idle | State::Starved | State::CancelQueued => self.finish(i),
+                State::Cancelling | State::Silenced | State::Done => {}
             }
         }
         Ok(())
+    }
+
+    /// Submits the cancel a silenced socket's request is owed.
+    fn send_cancel(
+        &mut self,
+        i: usize,
+        push: &mut dyn FnMut(&io_uring_sqe) -> Result<()>,
+    ) -> Result<()> {
+        let mut sqe = io_uring_sqe::default();
+        opcode::prep_cancel_user_data(
+            &mut sqe,
+            self.user_data(i as u32, self.conns[i].generation),
+            self.user_data(CANCEL_INDEX, 0),
+        );
+        push(&sqe)?;
+        self.conns[i].cancel_sent = true;
+        self.cancels += 1;
+        Ok(())
+    }
+
+    /// Whether `user_data` is this loop's (its tag and its epoch): a
+    /// completion of its own requests, live or not.
+    pub(crate) fn is_own(&self, user_data: u64) -> bool {
+        user_data & (0xffff_ffff << 32) == self.prefix
     }
 
     /// Publishes the returns of every instance the loop used (the loop is
@@ -304,6 +341,9 @@ impl<'z> Dispatch<'z> {
             if self.conns[i].state == State::Idle {
                 self.arm(i, push)?;
             }
+            if self.conns[i].state == State::Silenced && !self.conns[i].cancel_sent {
+                self.send_cancel(i, push)?;
+            }
         }
         Ok(())
     }
@@ -326,6 +366,7 @@ impl<'z> Dispatch<'z> {
         c.request_left = len;
         c.request_limited = len != 0;
         c.mark = c.zcrx.returns.activity();
+        c.cancel_sent = false;
         c.state = State::Armed;
         self.inflight += 1;
         Ok(())
@@ -358,6 +399,17 @@ impl<'z> Dispatch<'z> {
             return None;
         }
         Some((slot.zcrx, ConnId { index, generation }))
+    }
+
+    /// Ends a socket whose data completion failed its checks on the batch
+    /// path (its `Recv::Failed` is delivered): its request is cancelled at
+    /// the next prepare, what it still posts goes back.
+    pub(crate) fn silence(&mut self, conn: ConnId) {
+        if let Some(c) = self.live_mut(conn) {
+            if matches!(c.state, State::Armed | State::Cancelling) {
+                c.state = State::Silenced;
+            }
+        }
     }
 
     /// Counts `len` bytes delivered to a socket through the batch path (the
@@ -403,17 +455,47 @@ impl<'z> Dispatch<'z> {
             return Some(Recv::Other(c));
         };
         let ended = !c.more();
-        if ended && matches!(slot.state, State::Armed | State::Cancelling) {
+        match slot.state {
+            State::CancelQueued => {
+                // Only the final completion `cancel` made can come for it.
+                if ended && c.res == -Errno::CANCELED.raw_os_error() && c.big.is_none() {
+                    self.finish(i);
+                    return Some(Recv::Cancelled { conn });
+                }
+                return Some(Recv::Other(c));
+            }
+            // Nothing of this loop's is in flight for the socket: whatever
+            // carries its `user_data` was not posted by its requests.
+            State::Idle | State::Starved | State::Done => return Some(Recv::Other(c)),
+            State::Silenced => {
+                if ended {
+                    self.inflight = self.inflight.saturating_sub(1);
+                    self.finish(i);
+                } else if c.res > 0 {
+                    if let Some(z) = c.zcrx() {
+                        // SAFETY: as below: a data completion of the
+                        // socket's request, reaped here once. The view is
+                        // dropped at once: its buffer goes back.
+                        drop(unsafe { slot.zcrx.buf_from_completion(c.res, z.off) });
+                    }
+                }
+                return None;
+            }
+            State::Armed | State::Cancelling => {}
+        }
+        if ended {
             self.inflight = self.inflight.saturating_sub(1);
         }
         let cancelling = slot.state == State::Cancelling;
         let zcrx = slot.zcrx;
 
-        if c.res > 0 {
+        if c.res > 0 && !ended {
             let ev = match c.zcrx() {
-                // SAFETY: this function's contract: a data completion of a
-                // request this loop submitted for `zcrx` (under the id that
-                // ring knows it by), reaped from that ring, processed once.
+                // SAFETY: this function's contract: a data completion (it
+                // has F_MORE, as every RECV_ZC data completion does) of a
+                // request this loop has in flight for `zcrx` (under the id
+                // that ring knows it by), reaped from that ring, processed
+                // once.
                 Some(z) => match unsafe { zcrx.buf_from_completion(c.res, z.off) } {
                     Ok(buf) => {
                         let n = buf.len() as u64;
@@ -424,34 +506,44 @@ impl<'z> Dispatch<'z> {
                         slot.stalls = 0;
                         Recv::Data { conn, buf }
                     }
-                    Err(error) => Recv::Failed { conn, error },
+                    Err(error) => {
+                        // The kernel wrote a completion that fails its
+                        // checks: the socket ends here, its request is
+                        // cancelled and whatever it still posts goes back.
+                        slot.state = State::Silenced;
+                        Recv::Failed { conn, error }
+                    }
                 },
-                None => Recv::Failed {
-                    conn,
-                    error: Error::KernelValue {
-                        field: "io_uring_cqe.big_cqe",
-                        value: c.user_data,
-                        reason: "a RECV_ZC completion without its second half",
-                    },
-                },
-            };
-            if ended {
-                // The kernel posts data with F_MORE and ends a request with
-                // a completion of its own; should one ever end with data,
-                // the request is over all the same.
-                slot.state = if cancelling || slot.remaining == Some(0) {
-                    State::Done
-                } else {
-                    State::Idle
-                };
-                if slot.state == State::Done {
-                    self.finish(i);
+                None => {
+                    slot.state = State::Silenced;
+                    Recv::Failed {
+                        conn,
+                        error: Error::KernelValue {
+                            field: "io_uring_cqe.big_cqe",
+                            value: c.user_data,
+                            reason: "a RECV_ZC completion without its second half",
+                        },
+                    }
                 }
-            }
+            };
             return Some(ev);
         }
+        if c.res > 0 {
+            // The request ended with a positive result: not a completion
+            // RECV_ZC posts (data always has F_MORE; the end is its own
+            // completion). No view is made of it.
+            self.finish(i);
+            return Some(Recv::Failed {
+                conn,
+                error: Error::KernelValue {
+                    field: "io_uring_cqe.flags",
+                    value: u64::from(c.flags.bits()),
+                    reason: "a RECV_ZC data completion without IORING_CQE_F_MORE",
+                },
+            });
+        }
         if !ended {
-            return None; // not expected for RECV_ZC; nothing to give back
+            return None; // an error with F_MORE: RECV_ZC posts none
         }
         if c.res == 0 {
             if slot.remaining == Some(0) {
@@ -502,7 +594,7 @@ impl<'z> Dispatch<'z> {
                 slot.state = State::Idle;
                 None
             }
-            Errno::NOSPC if slot.stalls >= ENOSPC_STALLS => {
+            Errno::NOSPC | Errno::AGAIN | Errno::INTR if slot.stalls >= ENOSPC_STALLS => {
                 self.finish(i);
                 Some(Recv::Failed {
                     conn,

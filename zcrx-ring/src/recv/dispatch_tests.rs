@@ -171,13 +171,19 @@ fn enomem_with_every_buffer_held_waits_for_the_application() {
             other => panic!("{other:?}"),
         }
     }
+    // SAFETY: as above.
+    assert!(unsafe { d.process(done(ud, -libc::ENOMEM)) }.is_none());
     for _ in 0..3 * ENOMEM_STALLS {
-        // SAFETY: as above.
-        assert!(unsafe { d.process(done(ud, -libc::ENOMEM)) }.is_none());
         assert!(d.exhausted());
         d.prepare(&mut sink(&mut sqes)).unwrap();
         assert!(sqes.is_empty(), "re-armed with every buffer held");
     }
+    // A completion for the socket now (nothing of the loop's in flight)
+    // is not the loop's: passed through, no view, no state change.
+    // SAFETY: as above.
+    let r = unsafe { d.process(data(ud, 10, 0)) };
+    assert!(matches!(r, Some(Recv::Other(_))));
+    assert!(d.exhausted());
     drop(held);
     d.prepare(&mut sink(&mut sqes)).unwrap();
     assert_eq!(sqes.len(), 1, "re-armed once buffers came back");
@@ -209,4 +215,81 @@ fn other_loops_and_other_generations_pass_through() {
         }
     }
     assert_eq!((zcrx.held(), d.live()), (0, 1));
+}
+
+#[test]
+fn only_a_request_in_flight_makes_views() {
+    let zcrx = fake_instance(8, 8);
+    let sock = socket();
+    let mut d = Dispatch::new(TAG, 0);
+    let conn = d.add(&zcrx, 0, &sock, None).unwrap();
+    let ud = d.user_data(conn.index, conn.generation);
+    // Not armed yet: a completion with its user_data (a NOP pushed by
+    // someone else, say) makes no view.
+    // SAFETY: (test) made-up completions over fake memory.
+    let r = unsafe { d.process(data(ud, 4096, 0)) };
+    assert!(matches!(r, Some(Recv::Other(_))));
+    let mut sqes = Vec::new();
+    d.prepare(&mut sink(&mut sqes)).unwrap();
+    // Armed: a positive result without F_MORE (a NOP with an injected
+    // result, an event completion) is no data: no view, the socket fails.
+    // SAFETY: as above.
+    match unsafe { d.process(done(ud, 4096)) } {
+        Some(Recv::Failed { conn: c, .. }) => assert_eq!(c, conn),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((zcrx.held(), d.live()), (0, 0));
+}
+
+#[test]
+fn a_cancel_with_nothing_in_flight_ends_the_socket_once() {
+    let zcrx = fake_instance(8, 8);
+    let sock = socket();
+    let mut d = Dispatch::new(TAG, 0);
+    let conn = d.add(&zcrx, 0, &sock, None).unwrap();
+    let mut sqes = Vec::new();
+    let first = d
+        .cancel(conn, &mut sink(&mut sqes))
+        .unwrap()
+        .expect("made here");
+    assert!(
+        d.cancel(conn, &mut sink(&mut sqes)).unwrap().is_none(),
+        "made twice"
+    );
+    assert!(sqes.is_empty());
+    // SAFETY: (test) the completion `cancel` made.
+    match unsafe { d.process(first) } {
+        Some(Recv::Cancelled { conn: c }) => assert_eq!(c, conn),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.live(), 0);
+}
+
+#[test]
+fn a_data_completion_that_fails_its_checks_ends_the_socket() {
+    let zcrx = fake_instance(8, 8);
+    let sock = socket();
+    let mut d = Dispatch::new(TAG, 0);
+    let conn = d.add(&zcrx, 0, &sock, None).unwrap();
+    let mut sqes = Vec::new();
+    d.prepare(&mut sink(&mut sqes)).unwrap();
+    let ud = sqes.pop().unwrap().user_data;
+    // An offset past the area: refused, the socket's final event.
+    // SAFETY: (test) made-up completions over fake memory.
+    match unsafe { d.process(data(ud, 10, 1 << 30)) } {
+        Some(Recv::Failed { conn: c, .. }) => assert_eq!(c, conn),
+        other => panic!("{other:?}"),
+    }
+    // Its request is cancelled at the next prepare...
+    d.prepare(&mut sink(&mut sqes)).unwrap();
+    assert_eq!(sqes.len(), 1);
+    assert_eq!(sqes[0].opcode, zcrx_uapi::IORING_OP_ASYNC_CANCEL);
+    // ...data it still posts goes back without an event, and its end ends
+    // the slot silently.
+    // SAFETY: as above.
+    assert!(unsafe { d.process(data(ud, 10, 0)) }.is_none());
+    assert_eq!(zcrx.held(), 0);
+    // SAFETY: as above.
+    assert!(unsafe { d.process(done(ud, -libc::ECANCELED)) }.is_none());
+    assert_eq!((d.live(), d.inflight), (0, 0));
 }

@@ -80,6 +80,12 @@ pub(crate) use dispatch::Dispatch;
 pub const DEFAULT_TAG: u16 = 0x5a52;
 
 /// A socket registered with a [`Receiver`].
+///
+/// A slot is reused only after its socket's last completion was reaped, so
+/// no completion is ever taken for the wrong socket. The id itself carries
+/// an 8-bit generation: an id kept long after its socket ended may, once
+/// the slot has been reused 256 times, name a later socket (for
+/// [`Receiver::cancel`] and the like); drop ids when their socket ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnId {
     pub(crate) index: u32,
@@ -217,11 +223,13 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
     ///
     /// [`Error::WrongRing`] for an instance registered on another ring (or
     /// by other code); [`Error::InvalidConfig`] for a zero limit, a ring too
-    /// small for one more socket, or too many sockets; the `dup`'s refusal.
+    /// small for one more socket, too many sockets, or an instance whose
+    /// event completions carry this receiver's tag; the `dup`'s refusal.
     pub fn add(&mut self, zcrx: &'z Zcrx, socket: impl AsFd, limit: Option<u64>) -> Result<ConnId> {
         if zcrx.ring != Some(self.ring.id()) {
             return Err(Error::WrongRing);
         }
+        zcrx.check_event_tag(self.tag())?;
         self.check_room()?;
         self.core.add(zcrx, zcrx.id(), socket, limit)
     }
@@ -242,6 +250,7 @@ impl<'z, M: CqeMode> Receiver<'z, M> {
         if imported.ring != self.ring.id() {
             return Err(Error::WrongRing);
         }
+        imported.zcrx.check_event_tag(self.tag())?;
         self.check_room()?;
         self.core.add(imported.zcrx, imported.id, socket, limit)
     }

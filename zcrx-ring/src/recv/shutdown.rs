@@ -45,6 +45,9 @@ impl<M: CqeMode> Receiver<'_, M> {
         while let Some(c) = self.queue.pop_front() {
             // SAFETY: as in `drain_queue`.
             match unsafe { self.core.process(c) } {
+                // This loop's own (a final event made by `cancel`, a stale
+                // completion): nobody after it may see them.
+                Some(Recv::Other(c)) if self.core.is_own(c.user_data) => {}
                 Some(Recv::Other(c)) => self.ring.defer(c),
                 Some(other) => drop(other),
                 None => {}

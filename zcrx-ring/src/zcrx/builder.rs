@@ -401,7 +401,7 @@ impl ZcrxBuilder {
             .map_err(|e| Error::kernel("fcntl(F_DUPFD_CLOEXEC) of the ring", e))?;
         let mut areas = self.areas.into_iter();
         let first = areas.next().map(|a| a.mem);
-        let zcrx = Zcrx::assemble(
+        let mut zcrx = Zcrx::assemble(
             Assembly {
                 ring_fd,
                 ring: bound,
@@ -416,6 +416,7 @@ impl ZcrxBuilder {
             },
             first.into_iter().collect(),
         );
+        zcrx.event_user_data = self.events.map(|e| e.user_data);
         for area in areas {
             zcrx.add_area(area)?;
         }

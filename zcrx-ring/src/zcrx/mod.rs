@@ -122,6 +122,10 @@ pub struct Zcrx {
     pub(crate) returns: Returns,
     /// `ZCRX_CTRL_FLUSH_RQ` operations issued so far.
     pub(crate) flushes: Cell<u64>,
+    /// The `user_data` of the instance's event completions, if it has
+    /// events (a receive loop refuses an instance whose events carry its
+    /// tag).
+    pub(crate) event_user_data: Option<u64>,
     /// The stats block inside the region, checked at assembly.
     pub(crate) stats: Option<NonNull<[AtomicU64; 2]>>,
     // Keeps the refill ring's memory alive; declared last so it outlives
@@ -218,6 +222,7 @@ impl Zcrx {
             total_bufs: Cell::new(0),
             returns,
             flushes: Cell::new(0),
+            event_user_data: None,
             stats,
             _region: region,
             _not_sync: PhantomData,
@@ -288,6 +293,20 @@ impl Zcrx {
     /// rings a [`Receiver`](crate::Receiver) accepts it on).
     pub fn is_registered_on<M: crate::ring::CqeMode>(&self, ring: &crate::Ring<M>) -> bool {
         self.ring == Some(ring.id())
+    }
+
+    /// Refuses an instance whose event completions carry `tag` in the top
+    /// 16 bits of their `user_data`: a receive loop with that tag would take
+    /// them for its own.
+    pub(crate) fn check_event_tag(&self, tag: u16) -> Result<()> {
+        match self.event_user_data {
+            Some(ud) if ud >> 48 == u64::from(tag) => Err(crate::Error::invalid(
+                "event user_data",
+                "carries the receive loop's tag in its top 16 bits: choose another user_data \
+                 for the instance's events, or another tag for the loop",
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn area_shared(&self, area_id: u16) -> Arc<AreaShared> {
