@@ -137,6 +137,7 @@ impl<'z> IoUringReceiver<'z> {
         {
             return Err(Error::WrongRing);
         }
+        zcrx.check_event_tag(self.core.tag())?;
         self.core.add(zcrx, zcrx.id(), socket, limit)
     }
 
@@ -191,7 +192,10 @@ impl<'z> IoUringReceiver<'z> {
     /// receiver once. It is not made up or copied from elsewhere, not passed
     /// twice, and not also turned into a view another way
     /// ([`Zcrx::buf_from_completion`]). Completions of other requests may be
-    /// passed freely: they carry another `user_data`.
+    /// passed freely as long as no other request on the ring carries this
+    /// receiver's [`tag`](Self::tag) in the top 16 bits of its `user_data`
+    /// (the receiver takes a completion with its tag for one of its own
+    /// RECV_ZC requests).
     pub unsafe fn process(&mut self, cqe: &cqueue::Entry32) -> Option<Recv<'z>> {
         // SAFETY: this function's contract.
         unsafe { self.core.process(Completion::from(cqe)) }

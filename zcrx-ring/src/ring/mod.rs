@@ -348,7 +348,13 @@ impl<M: CqeMode> Ring<M> {
     /// in-flight operations; the kernel cancels them asynchronously.
     /// SQEs that carry no pointers (NOP, ASYNC_CANCEL by `user_data`, and
     /// RECV_ZC into a registered ZCRX area, whose memory the registration
-    /// keeps alive) meet this contract trivially.
+    /// keeps alive) meet this part of the contract.
+    ///
+    /// While a [`Receiver`](crate::recv::Receiver) on this ring may still
+    /// see completions, the top 16 bits of the SQE's `user_data` must not
+    /// be that receiver's [`tag`](crate::recv::Receiver::tag): the receiver
+    /// trusts a completion carrying its tag to be one of its own RECV_ZC
+    /// requests and makes a buffer view from it.
     #[inline]
     pub unsafe fn push(&mut self, sqe: &zcrx_uapi::io_uring_sqe) -> Result<()> {
         // SAFETY: forwarded to the caller.

@@ -7,8 +7,10 @@
 //! fields of a reused slot never leak into the request.
 //!
 //! None of these SQEs carries a pointer into user memory: queueing them
-//! meets the safety contract of [`Ring::push`](super::Ring::push) as long
-//! as the RECV_ZC's ZCRX instance stays registered.
+//! meets the pointer part of the safety contract of
+//! [`Ring::push`](super::Ring::push) as long as the RECV_ZC's ZCRX instance
+//! stays registered. The `user_data` part stays the caller's: it must not
+//! carry the tag of a [`Receiver`](crate::recv::Receiver) on the ring.
 
 use rustix::fd::{AsRawFd, BorrowedFd};
 use zcrx_uapi::{

@@ -195,7 +195,9 @@ impl<'a> SubmissionQueue<'a> {
     ///
     /// As [`Ring::push`](super::Ring::push): every pointer in the SQE must
     /// be valid for its opcode's accesses until the operation's last
-    /// completion has been reaped.
+    /// completion has been reaped, and its `user_data` must not carry the
+    /// tag of a [`Receiver`](crate::recv::Receiver) on this ring in its top
+    /// 16 bits.
     #[inline]
     pub unsafe fn push(&mut self, sqe: &io_uring_sqe) -> Result<()> {
         // SAFETY: forwarded to the caller.
@@ -268,7 +270,9 @@ impl SqeSlot<'_> {
     ///
     /// As [`Ring::push`](super::Ring::push): every pointer in the SQE must
     /// be valid for its opcode's accesses until the operation's last
-    /// completion has been reaped.
+    /// completion has been reaped, and its `user_data` must not carry the
+    /// tag of a [`Receiver`](crate::recv::Receiver) on this ring in its top
+    /// 16 bits.
     #[inline]
     pub unsafe fn commit(self) {
         *self.tail = self.tail.wrapping_add(1);
