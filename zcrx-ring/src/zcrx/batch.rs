@@ -83,7 +83,10 @@ impl Zcrx {
         };
         let (base, area0_len) = self.first_area;
         let mut error = None;
-        for (res, off, tag) in completions {
+        // `take`: `len` is only a promise; an iterator that yields more
+        // than it said must not write past the reserved room (the surplus
+        // stays untouched, as after an error).
+        for (res, off, tag) in completions.take(n as usize) {
             // The fast check of `buf_from_completion`: a chunk of area 0.
             let data = if off < area0_len && ((i64::from(res) - 1) as u64) <= (!off & self.buf_mask)
             {
