@@ -30,17 +30,17 @@ fn refill(c: &mut Criterion) {
     for batch in REFILL_BATCHES {
         group.throughput(Throughput::Elements(batch.into()));
         for (name, run) in [
-            ("rust", rust_refill as fn(&_, u64, u32, u32) -> u64),
+            ("rust", rust_refill as fn(&mut _, u64, u32, u32) -> u64),
             ("rust-push", rust_refill_push),
         ] {
             group.bench_function(BenchmarkId::new(name, batch), |b| {
                 let region = RefillRegion::new().expect("map the refill region");
                 // SAFETY: `region` outlives the consumer (stopped below).
                 let consumer = unsafe { ConsumerThread::spawn(&region, place.consumer) };
-                let q = region.rust_producer();
+                let mut q = region.rust_producer();
                 b.iter_custom(|iters| {
                     let start = Instant::now();
-                    black_box(run(&q, iters, batch, REFILL_BUF_MASK));
+                    black_box(run(&mut q, iters, batch, REFILL_BUF_MASK));
                     start.elapsed()
                 });
                 consumer.stop();

@@ -101,7 +101,7 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
     let mut p = region.c_producer();
     let mut kernel = region.consumer();
     let rust_q_region = RefillRegion::new().expect("region");
-    let q = rust_q_region.rust_producer();
+    let mut q = rust_q_region.rust_producer();
     let mut rust_kernel = rust_q_region.consumer();
     let mut times = [Vec::new(), Vec::new()];
     // Before any pinning: the CPUs this thread may use.
@@ -129,16 +129,16 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
                     let consumer =
                         unsafe { benches::ConsumerThread::spawn(&region, place.consumer) };
                     let n = if side == 0 && push {
-                        let q = region.rust_producer();
+                        let mut q = region.rust_producer();
                         benches::rust_refill_push(
-                            &q,
+                            &mut q,
                             iters / u64::from(batch),
                             batch,
                             REFILL_BUF_MASK,
                         )
                     } else if side == 0 {
-                        let q = region.rust_producer();
-                        rust_refill(&q, iters / u64::from(batch), batch, REFILL_BUF_MASK)
+                        let mut q = region.rust_producer();
+                        rust_refill(&mut q, iters / u64::from(batch), batch, REFILL_BUF_MASK)
                     } else {
                         let mut p = region.c_producer();
                         c_refill(&mut p, iters / u64::from(batch), batch, REFILL_BUF_MASK)
@@ -150,7 +150,7 @@ fn ab(group: &str, iters: u64, batch: u32, rounds: usize) {
                     let mut n = 0;
                     for _ in 0..iters / u64::from(batch) {
                         if side == 0 {
-                            n += rust_refill(&q, 1, batch, REFILL_BUF_MASK);
+                            n += rust_refill(&mut q, 1, batch, REFILL_BUF_MASK);
                             // SAFETY: the region is alive.
                             unsafe { ffi::bench_consume_once(&mut rust_kernel) };
                         } else {

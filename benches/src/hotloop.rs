@@ -112,13 +112,13 @@ impl Case {
             | Case::RefillCTuned(b) => {
                 let region = RefillRegion::new().expect("region");
                 let mut kernel = region.consumer();
-                let q = region.rust_producer();
+                let mut q = region.rust_producer();
                 let mut p = region.c_producer();
                 let mut n = 0;
                 for _ in 0..iters {
                     n += match self {
-                        Case::RefillRust(_) => rust_refill(&q, 1, b, REFILL_BUF_MASK),
-                        Case::RefillRustPush(_) => rust_refill_push(&q, 1, b, REFILL_BUF_MASK),
+                        Case::RefillRust(_) => rust_refill(&mut q, 1, b, REFILL_BUF_MASK),
+                        Case::RefillRustPush(_) => rust_refill_push(&mut q, 1, b, REFILL_BUF_MASK),
                         Case::RefillC(_) => c_refill(&mut p, 1, b, REFILL_BUF_MASK),
                         _ => c_refill_tuned(&mut p, 1, b, REFILL_BUF_MASK),
                     };

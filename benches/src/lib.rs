@@ -365,7 +365,7 @@ impl Drop for ConsumerThread {
 /// with the tail in a register), one publication (tail store-release) per
 /// batch. A full ring is waited out (the consumer runs on another thread).
 #[inline(never)]
-pub fn rust_refill(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
+pub fn rust_refill(q: &mut RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
     let mut n: u64 = 0;
     for _ in 0..iters {
         let mut left = batch;
@@ -391,7 +391,7 @@ pub fn rust_refill(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u6
 /// The `refill` loop with one [`RefillQueue::push`] per entry (what a
 /// dropped buffer view does), for comparison with [`rust_refill`].
 #[inline(never)]
-pub fn rust_refill_push(q: &RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
+pub fn rust_refill_push(q: &mut RefillQueue, iters: u64, batch: u32, buf_mask: u32) -> u64 {
     let mut n: u64 = 0;
     for _ in 0..iters {
         for _ in 0..batch {

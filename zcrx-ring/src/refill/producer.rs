@@ -375,6 +375,11 @@ impl<M: RefillMemory> Producer<M> {
     /// queuing one by one stores it after every entry, which costs a lot
     /// while the consumer, on another core, is pulling the same cache
     /// lines.
+    ///
+    /// `make` must not queue on this producer (the crate's callers build
+    /// the entry from their captures only; the public
+    /// [`RefillQueue::push_with`](super::RefillQueue::push_with) takes
+    /// `&mut self` to rule it out).
     #[inline]
     pub(crate) fn push_with(&self, n: u32, mut make: impl FnMut(u32) -> io_uring_zcrx_rqe) -> u32 {
         if n == 1 {

@@ -81,6 +81,10 @@ impl RefillQueue {
     /// and is stored once, which matters when the consumer runs on another
     /// core (see the `benches` crate's RESULTS.md).
     ///
+    /// It takes `&mut self` so that `make` cannot queue on the same queue
+    /// while the batch is being written (the batch's tail would then move
+    /// backwards over entries the consumer may already see).
+    ///
     /// ```
     /// # use core::ptr::NonNull;
     /// # use core::sync::atomic::{AtomicU32, Ordering};
@@ -89,7 +93,7 @@ impl RefillQueue {
     /// # let (head, tail) = (AtomicU32::new(0), AtomicU32::new(0));
     /// # let mut rqes = [io_uring_zcrx_rqe::default(); 8];
     /// # // SAFETY: the three live for the queue's lifetime.
-    /// # let q = unsafe { RefillQueue::from_raw(NonNull::from(&head).cast(),
+    /// # let mut q = unsafe { RefillQueue::from_raw(NonNull::from(&head).cast(),
     /// #     NonNull::from(&tail).cast(), NonNull::from(&mut rqes).cast(), 8) }?;
     /// let queued = q.push_with(32, |i| io_uring_zcrx_rqe {
     ///     off: u64::from(i) * 4096,
@@ -102,7 +106,7 @@ impl RefillQueue {
     /// # Ok::<(), zcrx_ring::Error>(())
     /// ```
     #[inline]
-    pub fn push_with(&self, n: u32, make: impl FnMut(u32) -> io_uring_zcrx_rqe) -> u32 {
+    pub fn push_with(&mut self, n: u32, make: impl FnMut(u32) -> io_uring_zcrx_rqe) -> u32 {
         self.producer.push_with(n, make)
     }
 

@@ -215,11 +215,18 @@ impl Zcrx {
     #[cold]
     fn recycle_slow(&self, rqe: io_uring_zcrx_rqe) {
         self.returns.producer.publish();
-        if self.nodev && self.flush().is_ok() && self.returns.producer.push(rqe).is_ok() {
+        // While a batch holds the producer's indices, pushes fail whatever
+        // the kernel does: a flush would be a wasted system call.
+        if self.nodev
+            && !self.returns.producer.is_lent()
+            && self.flush().is_ok()
+            && self.returns.producer.push(rqe).is_ok()
+        {
             return;
         }
-        // A full ring the kernel has not drained yet (NIC mode), or a flush
-        // that failed: record it in the backlog, retried at every publish.
+        // A full ring the kernel has not drained yet (NIC mode), a batch
+        // in progress, or a flush that failed: record it in the backlog,
+        // retried at every publish.
         self.to_backlog(rqe.off);
     }
 
