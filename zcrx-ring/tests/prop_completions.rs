@@ -48,17 +48,27 @@ impl Region {
 }
 
 fn adopt(region: &mut Region, areas: usize) -> Zcrx {
+    let parts = parts_at(region.ptr());
+    let areas = (0..areas)
+        .map(|_| Area::anonymous(BUFS * PAGE).unwrap())
+        .collect();
+    // SAFETY: the region outlives the instance (both live in the test), the
+    // test is the only other party, and nothing else uses the areas.
+    unsafe { Zcrx::from_raw_parts(parts, areas) }.unwrap()
+}
+
+fn parts_at(region: NonNull<u8>) -> RawParts {
     let ring = rustix::fs::open(
         "/dev/null",
         rustix::fs::OFlags::RDONLY,
         rustix::fs::Mode::empty(),
     )
     .unwrap();
-    let parts = RawParts {
+    RawParts {
         ring,
         zcrx_id: 0,
         nodev: false,
-        region: region.ptr(),
+        region,
         region_len: PAGE,
         offsets: io_uring_zcrx_offsets {
             head: 0,
@@ -69,13 +79,27 @@ fn adopt(region: &mut Region, areas: usize) -> Zcrx {
         rq_entries: ENTRIES,
         rx_buf_len: PAGE as u32,
         stats_offset: None,
-    };
-    let areas = (0..areas)
-        .map(|_| Area::anonymous(BUFS * PAGE).unwrap())
-        .collect();
-    // SAFETY: the region outlives the instance (both live in the test), the
-    // test is the only other party, and nothing else uses the areas.
-    unsafe { Zcrx::from_raw_parts(parts, areas) }.unwrap()
+    }
+}
+
+#[test]
+fn a_misaligned_region_is_refused() {
+    let mut region = Region::new();
+    let odd = NonNull::new(region.ptr().as_ptr().wrapping_add(4)).unwrap();
+    let areas = vec![Area::anonymous(BUFS * PAGE).unwrap()];
+    // SAFETY: as in `adopt`; the call is expected to refuse before using
+    // the memory.
+    let err = unsafe { Zcrx::from_raw_parts(parts_at(odd), areas) }.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            zcrx_ring::Error::InvalidConfig {
+                field: "region",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 proptest! {
@@ -165,4 +189,40 @@ fn a_full_refill_ring_backs_up_and_catches_up() {
     zcrx.publish();
     assert_eq!(region.tail(), ENTRIES + 10);
     assert_eq!(zcrx.backlog(), 0);
+}
+
+/// An iterator whose `len` says 1 but that yields 3 completions.
+struct Liar(std::vec::IntoIter<(i32, u64)>);
+
+impl Iterator for Liar {
+    type Item = (i32, u64);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (1, Some(1))
+    }
+}
+
+impl ExactSizeIterator for Liar {}
+
+#[test]
+fn a_batch_stops_at_the_length_its_iterator_promised() {
+    let mut region = Region::new();
+    let zcrx = adopt(&mut region, 1);
+    // Fill the ring up to one free entry: the batch reserves room for the
+    // one completion its iterator promises, and must not write past it.
+    for i in 0..ENTRIES - 1 {
+        let off = u64::from(i % BUFS as u32) * PAGE as u64;
+        // SAFETY: (test) fake memory no kernel writes.
+        drop(unsafe { zcrx.buf_from_completion(1, off) }.unwrap());
+    }
+    let completions = Liar(vec![(1, 0), (1, PAGE as u64), (1, 2 * PAGE as u64)].into_iter());
+    let mut seen = 0;
+    // SAFETY: (test) fake memory no kernel writes.
+    let n = unsafe { zcrx.for_each_view(completions, |_| seen += 1) }.unwrap();
+    assert_eq!((n, seen), (1, 1));
+    zcrx.publish();
+    assert_eq!(region.tail(), ENTRIES);
+    assert_eq!(zcrx.held(), 0);
 }

@@ -95,6 +95,12 @@ impl Zcrx {
         if parts.stats_offset.is_some_and(|off| off % 8 != 0) {
             return Err(Error::invalid("stats_offset", "not 8-aligned"));
         }
+        // The offsets' alignment was checked relative to the region's
+        // start, which must then be aligned for the widest field (the
+        // kernel's regions are whole pages).
+        if parts.region.as_ptr().align_offset(8) != 0 {
+            return Err(Error::invalid("region", "not 8-aligned"));
+        }
         // SAFETY: the caller keeps the region mapped while `Self` lives.
         let region = unsafe { RegionMemory::borrowed(parts.region, parts.region_len) };
         Ok(Self::assemble(

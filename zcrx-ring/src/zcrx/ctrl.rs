@@ -183,7 +183,11 @@ impl Zcrx {
     /// buffers (or a dmabuf on a NODEV instance);
     /// [`Error::LockedMemoryLimit`] beyond `RLIMIT_MEMLOCK`;
     /// [`Error::WrongThread`]; [`Error::KernelValue`] if the kernel wrote
-    /// back an unexpected area token.
+    /// back an unexpected area token. In that last case the kernel did
+    /// register the area: it keeps the pages it pinned (or its dmabuf
+    /// reference) until the instance is torn down, while `area` is
+    /// dropped here and no view is ever made of its buffers (their
+    /// completions fail their checks), so they are lost to this instance.
     pub fn add_area(&self, area: Area) -> Result<u16> {
         if let Some(caps) = &self.caps {
             caps.require_ctrl(ZCRX_CTRL_ADD_AREA)?;
