@@ -123,6 +123,12 @@ impl Tally {
 
 /// The next event, failing the test after [`STALL`] without one.
 pub fn next_event<'z>(rx: &mut Receiver<'z>, got: u64) -> Recv<'z> {
+    next_event_or_report(rx, got, None)
+}
+
+/// [`next_event`], whose failure also says where `zcrx`'s buffers are and
+/// what the network stack saw (see [`stall_report`]).
+pub fn next_event_or_report<'z>(rx: &mut Receiver<'z>, got: u64, zcrx: Option<&Zcrx>) -> Recv<'z> {
     let start = Instant::now();
     loop {
         if let Some(ev) = rx
@@ -132,8 +138,56 @@ pub fn next_event<'z>(rx: &mut Receiver<'z>, got: u64) -> Recv<'z> {
             return ev;
         }
         let idle = start.elapsed();
-        assert!(idle < STALL, "no event for {idle:?} after {got} bytes");
+        if idle >= STALL {
+            let report = zcrx.map(|z| stall_report(rx, z)).unwrap_or_default();
+            panic!("no event for {idle:?} after {got} bytes{report}");
+        }
     }
+}
+
+/// Where a stalled stream's buffers are (held by the test, waiting in the
+/// backlog, queued but unpublished), the loop's sockets, and the kernel's
+/// view: every namespace's device counters and TCP sockets (the sender's
+/// included, through its thread), and the non-zero `TcpExt` counters.
+pub fn stall_report(rx: &Receiver<'_>, zcrx: &Zcrx) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!(
+        "\n  buffers: {} of {} held, backlog {}, unpublished {}, {} flushes; live sockets {}; \
+         stats {:?}",
+        zcrx.held(),
+        zcrx.buffers(),
+        zcrx.backlog(),
+        zcrx.unpublished(),
+        zcrx.flushes(),
+        rx.live(),
+        zcrx.stats(),
+    );
+    let mut seen = HashSet::new();
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    for task in tasks.flatten() {
+        for file in ["net/dev", "net/tcp"] {
+            let text = std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+            for line in text.lines().skip(2) {
+                let line = line.trim();
+                if !line.starts_with("lo:") && seen.insert(line.to_owned()) {
+                    let _ = write!(out, "\n  {file}: {line}");
+                }
+            }
+        }
+    }
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines();
+    if let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let counters: Vec<_> = names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .skip(1)
+            .filter(|(_, v)| *v != "0")
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        let _ = write!(out, "\n  TcpExt: {}", counters.join(", "));
+    }
+    out
 }
 
 /// Receives one socket's stream to its end, giving every view back at
@@ -142,7 +196,7 @@ pub fn next_event<'z>(rx: &mut Receiver<'z>, got: u64) -> Recv<'z> {
 pub fn receive_to_end(rx: &mut Receiver<'_>, zcrx: &Zcrx, tally: &mut Tally) -> StreamDigest {
     let mut digest = StreamDigest::new();
     loop {
-        match next_event(rx, digest.bytes()) {
+        match next_event_or_report(rx, digest.bytes(), Some(zcrx)) {
             Recv::Data { buf, .. } => tally.count(&buf, zcrx.rx_buf_len(), &mut digest),
             Recv::Other(c) => tally.others.push(c),
             Recv::Eof { .. } => return digest,
