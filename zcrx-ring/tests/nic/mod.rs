@@ -147,8 +147,8 @@ pub fn next_event_or_report<'z>(rx: &mut Receiver<'z>, got: u64, zcrx: Option<&Z
 
 /// Where a stalled stream's buffers are (held by the test, waiting in the
 /// backlog, queued but unpublished), the loop's sockets, and the kernel's
-/// view: every namespace's device counters and TCP sockets (the sender's
-/// included, through its thread), and the non-zero `TcpExt` counters.
+/// view: every namespace's device counters, TCP sockets and non-zero
+/// `TcpExt` counters (the sender's namespace too, through its thread).
 pub fn stall_report(rx: &Receiver<'_>, zcrx: &Zcrx) -> String {
     use std::fmt::Write as _;
     let mut out = format!(
@@ -174,18 +174,21 @@ pub fn stall_report(rx: &Receiver<'_>, zcrx: &Zcrx) -> String {
                 }
             }
         }
-    }
-    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-    let mut lines = netstat.lines();
-    if let (Some(names), Some(values)) = (lines.next(), lines.next()) {
-        let counters: Vec<_> = names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .skip(1)
-            .filter(|(_, v)| *v != "0")
-            .map(|(n, v)| format!("{n} {v}"))
-            .collect();
-        let _ = write!(out, "\n  TcpExt: {}", counters.join(", "));
+        let netstat = std::fs::read_to_string(task.path().join("net/netstat")).unwrap_or_default();
+        let mut lines = netstat.lines();
+        if let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+            let counters: Vec<_> = names
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .skip(1)
+                .filter(|(_, v)| *v != "0")
+                .map(|(n, v)| format!("{n} {v}"))
+                .collect();
+            let line = format!("TcpExt: {}", counters.join(", "));
+            if seen.insert(line.clone()) {
+                let _ = write!(out, "\n  {line}");
+            }
+        }
     }
     out
 }
