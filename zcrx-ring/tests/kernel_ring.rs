@@ -388,6 +388,46 @@ fn full_completion_ring_overflows_and_recovers_mixed() {
     overflow(&mut ring, |ud| nop_flags(ud, IORING_NOP_CQE32, [ud, 0]), 2);
 }
 
+/// A full mixed ring whose last free slot a 32-byte completion pads: the
+/// completions must come out in order, the overflowed ones after the rest.
+/// Linux 7.2 writes the next 16-byte completion over the padding and
+/// publishes one slot more than it wrote (a stale entry from the previous
+/// lap), which `mixed_cq_publishes_stale_entries` must report; 7.3 does not.
+#[test]
+fn a_padded_full_mixed_ring_keeps_order_as_the_probe_says() {
+    let Some(mut check) = build(RingBuilder::<CqeMixed>::new(8)) else {
+        return;
+    };
+    if !nop_flag_works(&mut check, IORING_NOP_CQE32, "IORING_NOP_CQE32") {
+        return;
+    }
+    let Some(mut ring) = build(RingBuilder::<CqeMixed>::new(8).cq_entries(8)) else {
+        return;
+    };
+    let slots = ring.params().cq_entries;
+    assert_eq!(slots, 8);
+    // Slots 0..6: three 32-byte and one 16-byte completion; then a 32-byte
+    // one (pads slot 7, finds the ring full, overflows) and a 16-byte one.
+    let big = |ud: u64| nop_flags(ud, IORING_NOP_CQE32, [ud, 0]);
+    for sqe in [big(1), big(2), big(3), nop(4), big(5), nop(6)] {
+        push(&mut ring, &sqe).unwrap();
+    }
+    ring.submit().unwrap();
+    let mut seen: Vec<u64> = drain(&mut ring).iter().map(|c| c.user_data).collect();
+    ring.submit_and_wait(0).unwrap();
+    seen.extend(drain(&mut ring).iter().map(|c| c.user_data));
+    let stale = seen != [1, 2, 3, 4, 5, 6];
+    let probed = zcrx_ring::ring::mixed_cq_publishes_stale_entries().unwrap();
+    eprintln!("completions in the order seen: {seen:?}; probe: stale {probed}");
+    assert_eq!(stale, probed, "the probe disagrees with what the ring did");
+    // The pinned kernels whose io_uring/io_uring.c was read.
+    match zcrx_testkit::kernel_version() {
+        (7, 2) => assert!(stale, "7.2 has the defect"),
+        (7, 3) => assert!(!stale, "7.3 has the fix"),
+        _ => {}
+    }
+}
+
 #[test]
 fn cancel_without_target() {
     let Some(mut ring) = build(RingBuilder::<Cqe32>::new(4)) else {

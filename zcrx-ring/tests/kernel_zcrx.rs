@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use rustix::io::Errno;
 use zcrx_ring::caps::Capabilities;
-use zcrx_ring::ring::{Cqe32, CqeMixed, Ring};
+use rustix::fd::AsFd;
+use zcrx_ring::ring::{Cqe32, CqeMixed, Ring, opcode};
 use zcrx_ring::{Area, Error, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
 use zcrx_testkit::{lacks, require};
-use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
+use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask, io_uring_sqe};
 
 use common::{PAGE, nodev, nodev_supported, pattern, receive_all, ring, send_pattern, tcp_pair};
 
@@ -127,6 +128,22 @@ fn the_receive_loop_allocates_nothing_in_steady_state() {
 fn mixed_cqe_ring_receives() {
     require_nodev!();
     let mut ring = ring::<CqeMixed>(16);
+    if zcrx_ring::ring::mixed_cq_publishes_stale_entries().unwrap() {
+        // 7.2: a full mixed ring can show a stale RECV_ZC completion (see
+        // kernel_ring's padded full ring test): ZCRX refuses the ring.
+        match nodev(32).register(&ring) {
+            Err(Error::Unsupported(u)) => {
+                assert!(u.what.contains("IORING_SETUP_CQE_MIXED"), "{u}");
+                assert_eq!(u.needs.map(|v| (v.major, v.minor)), Some((7, 3)));
+            }
+            other => panic!("a stale-prone mixed ring was accepted: {other:?}"),
+        }
+        let cqe32 = common::ring::<Cqe32>(16);
+        let zcrx = nodev(32).register(&cqe32).unwrap();
+        let other = common::ring::<CqeMixed>(16);
+        assert!(matches!(zcrx.import_into(&other), Err(Error::Unsupported(_))));
+        return;
+    }
     let zcrx = nodev(32).register(&ring).unwrap();
     let (client, server) = tcp_pair();
     let sender = send_pattern(client, 1 << 20);
@@ -134,6 +151,64 @@ fn mixed_cqe_ring_receives() {
     rx.add(&zcrx, &server, None).unwrap();
     receive_all(&mut rx, 1 << 20);
     sender.join().unwrap();
+}
+
+/// Where the probe finds mixed rings sound, a small mixed ring that keeps
+/// filling with RECV_ZC completions (and ending them with `ENOSPC`) shows
+/// exactly one final completion per request: nothing stale is published.
+/// Raw ring and views, no receive loop: what the kernel posts, as posted.
+#[test]
+fn a_full_mixed_ring_ends_each_receive_once() {
+    require_nodev!();
+    if zcrx_ring::ring::mixed_cq_publishes_stale_entries().unwrap() {
+        return; // refused above (mixed_cqe_ring_receives)
+    }
+    for round in 0..20 {
+        let mut ring = ring::<CqeMixed>(16);
+        let zcrx = nodev(32).register(&ring).unwrap();
+        let (client, server) = tcp_pair();
+        let sender = send_pattern(client, 1 << 20);
+        let user_data = 0x5a52_0000_0000_0000;
+        let mut armed = 0;
+        let mut got = 0u64;
+        let mut ends = 0;
+        'stream: loop {
+            if armed == 0 {
+                let mut sqe = io_uring_sqe::default();
+                opcode::prep_recv_zc(&mut sqe, server.as_fd(), zcrx.id(), 0, user_data);
+                // SAFETY: RECV_ZC into the registered area of `zcrx`; the
+                // socket outlives the ring's use of it (the loop ends at EOF).
+                unsafe { ring.push(&sqe) }.unwrap();
+                armed += 1;
+            }
+            zcrx.flush().unwrap();
+            ring.submit_and_wait(1).unwrap();
+            let batch: Vec<_> = ring.completions().collect();
+            for c in batch {
+                assert_eq!(c.user_data, user_data);
+                if c.more() {
+                    let z = c.zcrx().expect("a RECV_ZC data completion");
+                    // SAFETY: a data completion of the request in flight on
+                    // `ring`, on which `zcrx` is registered, reaped once.
+                    let buf = unsafe { zcrx.buf_from_completion(c.res, z.off) }.unwrap();
+                    common::check(&buf, got);
+                    got += buf.len() as u64;
+                    continue;
+                }
+                assert_eq!(armed, 1, "round {round}: a second end of one receive ({c:?})");
+                armed -= 1;
+                ends += 1;
+                match c.res {
+                    0 => break 'stream,
+                    r if r == -libc::ENOSPC => {}
+                    r => panic!("round {round}: the receive ended with {r}"),
+                }
+            }
+        }
+        assert_eq!(got, 1 << 20);
+        assert!(ends >= 1);
+        sender.join().unwrap();
+    }
 }
 
 #[test]

@@ -130,6 +130,11 @@ impl CqInner {
         available(self.load_tail(), self.head, self.entries)
     }
 
+    /// Slots posted and not reaped, as the kernel's tail says (unclamped).
+    pub(crate) fn published_unclamped(&self) -> u32 {
+        self.load_tail().wrapping_sub(self.head)
+    }
+
     #[inline(always)]
     fn publish_head(&self) {
         // SAFETY: valid for the life of `self` (see `new`). The release

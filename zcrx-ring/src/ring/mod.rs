@@ -130,6 +130,7 @@
 
 mod cqueue;
 mod enter;
+mod mixed_probe;
 pub mod opcode;
 mod setup;
 mod squeue;
@@ -145,6 +146,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use zcrx_uapi::{FeatureFlags, SetupFlags, SqRingFlags, io_uring_params};
 
 pub use cqueue::{Completion, Completions};
+pub use mixed_probe::mixed_cq_publishes_stale_entries;
 pub use setup::RingBuilder;
 pub use squeue::{SqeSlot, SubmissionQueue};
 
@@ -179,6 +181,10 @@ pub enum Cqe32 {}
 
 /// `IORING_SETUP_CQE_MIXED` (Linux 6.18): 16-byte completions, plus 32-byte
 /// ones flagged `IORING_CQE_F_32` that occupy two slots.
+///
+/// Before 7.3 a full mixed ring can publish a stale entry (Linux 7.2 does;
+/// see [`mixed_cq_publishes_stale_entries`]): ZCRX refuses to register on
+/// such a ring, and [`Cqe32`] is the mode to use there.
 ///
 /// A type-level marker; it has no values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -406,6 +412,13 @@ impl<M: CqeMode> Ring<M> {
     #[inline]
     pub fn cq_ready(&self) -> u32 {
         self.cq.ready()
+    }
+
+    /// Slots between the head and the kernel's tail, not clamped: more
+    /// than the ring holds only if the kernel published more than it wrote
+    /// (see [`mixed_cq_publishes_stale_entries`]).
+    pub(crate) fn cq_published_unclamped(&self) -> u32 {
+        self.cq.published_unclamped()
     }
 
     /// The `IORING_SQ_*` flags word.

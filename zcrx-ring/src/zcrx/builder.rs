@@ -116,6 +116,12 @@ impl ZcrxBuilder {
     /// [`Error::QueueBusy`] for a receive queue already bound;
     /// [`Error::HeaderSplitOff`] and [`Error::QueueOutOfRange`] for a queue
     /// that cannot take a memory provider.
+    ///
+    /// On a [`CqeMixed`](crate::ring::CqeMixed) ring, [`Error::Unsupported`]
+    /// (needs 7.3) where the kernel's mixed rings can publish a stale
+    /// completion, which could name a buffer the kernel is not handing out
+    /// ([`mixed_cq_publishes_stale_entries`](crate::ring::mixed_cq_publishes_stale_entries):
+    /// Linux 7.2 does); a [`Cqe32`](crate::ring::Cqe32) ring works there.
     pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
         use zcrx_uapi::SetupFlags;
         let flags = ring.setup_flags();
@@ -125,6 +131,9 @@ impl ZcrxBuilder {
         }
         if !missing.is_empty() {
             return Err(Error::RingSetup { missing });
+        }
+        if flags.contains(SetupFlags::CQE_MIXED) {
+            crate::zcrx::refuse_stale_mixed_ring()?;
         }
         let caps = Capabilities::query_ring(ring.as_fd());
         self.register_inner(ring.as_fd(), &caps, Some(ring.id()))
@@ -142,6 +151,12 @@ impl ZcrxBuilder {
     ///
     /// Call it on the thread that submits to the ring: `SINGLE_ISSUER` rings
     /// refuse registrations from other threads ([`Error::WrongThread`]).
+    ///
+    /// The ring's setup flags cannot be read from its descriptor, so the
+    /// stale-completion check of [`register`](Self::register) is the
+    /// caller's: on a `CQE_MIXED` ring, see
+    /// [`mixed_cq_publishes_stale_entries`](crate::ring::mixed_cq_publishes_stale_entries)
+    /// before trusting its completions.
     ///
     /// # Errors
     ///

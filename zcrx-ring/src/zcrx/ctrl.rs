@@ -121,9 +121,15 @@ impl Zcrx {
     ///
     /// [`Error::Unsupported`] naming `ZCRX_REG_IMPORT` on older kernels;
     /// [`Error::WrongThread`] when called from a thread that is not the
-    /// issuer of this instance's ring or of `ring`; otherwise as
+    /// issuer of this instance's ring or of `ring`; on a
+    /// [`CqeMixed`](crate::ring::CqeMixed) ring, as
+    /// [`register`](crate::ZcrxBuilder::register) (a kernel whose mixed
+    /// rings can publish stale completions); otherwise as
     /// [`export`](Self::export).
     pub fn import_into<M: CqeMode>(&self, ring: &Ring<M>) -> Result<Imported<'_>> {
+        if M::MIXED {
+            super::refuse_stale_mixed_ring()?;
+        }
         let id = self.import_into_fd(ring.as_fd())?;
         Ok(Imported {
             zcrx: self,

@@ -315,6 +315,20 @@ impl Zcrx {
     }
 }
 
+/// Refuses a mixed completion ring on a kernel whose mixed rings can
+/// publish a stale entry (a RECV_ZC completion the kernel is not handing
+/// out would become a view).
+pub(crate) fn refuse_stale_mixed_ring() -> Result<()> {
+    if crate::ring::mixed_cq_publishes_stale_entries()? {
+        return Err(crate::Error::unsupported(
+            "a sound IORING_SETUP_CQE_MIXED completion ring for ZCRX (this one can publish a \
+             stale completion when it fills; use Cqe32)",
+            Some(zcrx_uapi::abi::KernelVersion::new(7, 3)),
+        ));
+    }
+    Ok(())
+}
+
 impl AsFd for Zcrx {
     /// The instance's duplicate of its ring's fd.
     fn as_fd(&self) -> BorrowedFd<'_> {
