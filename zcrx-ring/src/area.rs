@@ -5,6 +5,19 @@
 //! or a dmabuf. It is handed to a [`ZcrxBuilder`](crate::ZcrxBuilder), which
 //! registers it; from then on the kernel pins its pages.
 //!
+//! # Sizing
+//!
+//! In NIC mode every segment's payload sits in area buffers from the moment
+//! the device writes it, also while TCP keeps it out of order waiting for
+//! an earlier segment. If what TCP may hold at once (its receive window,
+//! bounded by `SO_RCVBUF`) needs more buffers than the area has, the queue
+//! can end up with every buffer held out of order while the one missing
+//! segment is dropped, on each retransmission, for want of a buffer: the
+//! flow stalls until TCP gives up. Make the area larger than the window in
+//! buffers (a NIC may put one segment in one buffer), or bound `SO_RCVBUF`
+//! on the receiving socket before it connects. Buffers the application
+//! holds count against the area too.
+//!
 //! # Teardown
 //!
 //! Memory this crate maps is unmapped when the last owner lets go: the

@@ -11,9 +11,9 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
+use rustix::fd::AsFd;
 use rustix::io::Errno;
 use zcrx_ring::caps::Capabilities;
-use rustix::fd::AsFd;
 use zcrx_ring::ring::{Cqe32, CqeMixed, Ring, opcode};
 use zcrx_ring::{Area, Error, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
 use zcrx_testkit::{lacks, require};
@@ -141,7 +141,10 @@ fn mixed_cqe_ring_receives() {
         let cqe32 = common::ring::<Cqe32>(16);
         let zcrx = nodev(32).register(&cqe32).unwrap();
         let other = common::ring::<CqeMixed>(16);
-        assert!(matches!(zcrx.import_into(&other), Err(Error::Unsupported(_))));
+        assert!(matches!(
+            zcrx.import_into(&other),
+            Err(Error::Unsupported(_))
+        ));
         return;
     }
     let zcrx = nodev(32).register(&ring).unwrap();
@@ -195,7 +198,10 @@ fn a_full_mixed_ring_ends_each_receive_once() {
                     got += buf.len() as u64;
                     continue;
                 }
-                assert_eq!(armed, 1, "round {round}: a second end of one receive ({c:?})");
+                assert_eq!(
+                    armed, 1,
+                    "round {round}: a second end of one receive ({c:?})"
+                );
                 armed -= 1;
                 ends += 1;
                 match c.res {

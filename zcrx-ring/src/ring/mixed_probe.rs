@@ -1,22 +1,5 @@
-//! Whether this kernel's `IORING_SETUP_CQE_MIXED` completion rings can
-//! publish a stale entry.
-//!
-//! When a 32-byte completion finds one free slot left before the end of a
-//! mixed ring, the kernel pads that slot (`IORING_CQE_F_SKIP`) and moves
-//! on to the ring's start; if the ring is full there too, the completion
-//! goes to the overflow list. Linux 7.2 (`io_cqe_cache_refill` in
-//! `io_uring/io_uring.c`) keeps its cached pointer at the padded slot when
-//! that happens, so the next 16-byte completion is written over the padding
-//! while the tail advances one slot further: the ring then shows one entry
-//! more than it holds, and the extra one is whatever an earlier lap left in
-//! the slot after the padding. That entry can be an old RECV_ZC data
-//! completion, naming a buffer the kernel is not handing out. 7.3 drops the
-//! cached pointer before padding, and the completion overflows instead.
-//!
-//! The probe makes exactly that happen on a small ring of its own, with
-//! NOPs, and reads whether the tail ran past the ring's size. ZCRX
-//! refuses to register on, or be imported into, a mixed ring of a kernel
-//! that has the defect ([`Zcrx`](crate::Zcrx)).
+//! The probe for stale entries in `IORING_SETUP_CQE_MIXED` completion rings
+//! (see [`mixed_cq_publishes_stale_entries`]).
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -36,10 +19,38 @@ static VERDICT: AtomicU8 = AtomicU8::new(UNKNOWN);
 /// Submission (and completion) slots of the probe's ring.
 const ENTRIES: u32 = 16;
 
-/// Whether this kernel's mixed completion rings can publish a stale entry
-/// (see [the module docs](self)). Probed once per process, on a ring of 16
-/// slots the probe creates and closes; later calls return the cached
-/// answer.
+/// Whether this kernel's `IORING_SETUP_CQE_MIXED` completion rings can
+/// publish a stale entry.
+///
+/// When a 32-byte completion finds one free slot left before the end of a
+/// mixed ring, the kernel pads that slot (`IORING_CQE_F_SKIP`) and moves
+/// on to the ring's start; if the ring is full there too, the completion
+/// goes to the overflow list. Linux 7.2 (`io_cqe_cache_refill` in
+/// `io_uring/io_uring.c`) keeps its cached pointer at the padded slot when
+/// that happens, so the next 16-byte completion is written over the padding
+/// while the tail advances one slot further: the ring then shows one entry
+/// more than it holds, and the extra one is whatever an earlier lap left in
+/// the slot after the padding. That entry can be an old RECV_ZC data
+/// completion, naming a buffer the kernel is not handing out. 7.3 drops the
+/// cached pointer before padding, and the completion overflows instead.
+///
+/// The probe makes exactly that happen on a small ring of its own, with
+/// NOPs, and reads whether the tail ran past the ring's size. ZCRX
+/// refuses to register on, or be imported into, a mixed ring of a kernel
+/// that has the defect ([`ZcrxBuilder::register`](crate::ZcrxBuilder::register)).
+///
+/// Probed once per process, on a ring of 16 slots the probe creates and
+/// closes; later calls return the cached answer.
+///
+/// ```
+/// use zcrx_ring::ring::mixed_cq_publishes_stale_entries;
+/// // Kernels before 6.18 have no mixed rings: Error::Unsupported.
+/// match mixed_cq_publishes_stale_entries() {
+///     Ok(true) => println!("use Cqe32 rings for ZCRX here"),
+///     Ok(false) => println!("mixed rings are fine"),
+///     Err(e) => println!("no mixed rings: {e}"),
+/// }
+/// ```
 ///
 /// # Errors
 ///
