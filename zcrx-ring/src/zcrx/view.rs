@@ -40,7 +40,12 @@ impl Zcrx {
     /// imported into (the id that ring knows it by), and that the caller
     /// reaped from that ring. Each such completion is turned into a view at
     /// most once, and its buffer is not given back to the kernel by any other
-    /// means: the view returns it when dropped.
+    /// means: the view returns it when dropped. The ring is not an
+    /// `IORING_SETUP_CQE_MIXED` ring of a kernel whose mixed rings publish
+    /// stale entries
+    /// ([`mixed_cq_publishes_stale_entries`](crate::ring::mixed_cq_publishes_stale_entries)):
+    /// there an entry the kernel did not post this lap can look like a data
+    /// completion.
     ///
     /// # Errors
     ///

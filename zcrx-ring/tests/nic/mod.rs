@@ -162,6 +162,26 @@ pub fn stall_report(rx: &Receiver<'_>, zcrx: &Zcrx) -> String {
         rx.live(),
         zcrx.stats(),
     );
+    // What each socket of this process holds (SO_MEMINFO): receive memory
+    // that the receive queue (net/tcp rx_queue) does not account for is in
+    // TCP's out-of-order queue.
+    let fds = std::fs::read_dir("/proc/self/fd").into_iter().flatten();
+    for fd in fds.flatten() {
+        let is_socket =
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"));
+        let Some(n) = fd.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Some(m) = is_socket.then(|| meminfo(n)).flatten() {
+            if m[0] != 0 || m[8] != 0 {
+                let _ = write!(
+                    out,
+                    "\n  socket fd {n}: rmem_alloc {} rcvbuf {} backlog {} drops {}",
+                    m[0], m[1], m[7], m[8]
+                );
+            }
+        }
+    }
     let mut seen = HashSet::new();
     let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
     for task in tasks.flatten() {
@@ -206,4 +226,24 @@ pub fn receive_to_end(rx: &mut Receiver<'_>, zcrx: &Zcrx, tally: &mut Tally) -> 
             other => panic!("unexpected event after {} bytes: {other:?}", digest.bytes()),
         }
     }
+}
+
+/// `SO_MEMINFO` (`include/uapi/asm-generic/socket.h`; not in the libc
+/// crate): the `SK_MEMINFO_*` words of a socket, or `None`.
+fn meminfo(fd: i32) -> Option<[u32; 9]> {
+    const SO_MEMINFO: libc::c_int = 55;
+    let mut words = [0u32; 9];
+    let mut len = std::mem::size_of_val(&words) as libc::socklen_t;
+    // SAFETY: `words` is writable for `len` bytes and `len` is a valid
+    // in/out length; an fd that is not a socket fails with ENOTSOCK.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            words.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len as usize == std::mem::size_of_val(&words)).then_some(words)
 }
