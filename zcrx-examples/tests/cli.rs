@@ -107,6 +107,11 @@ fn recv_argument_errors() {
     );
     assert_usage_error(
         "zcrx-recv",
+        &["--listen", "127.0.0.1:0", "--nodev", "--rcvbuf", "2G"],
+        "--rcvbuf",
+    );
+    assert_usage_error(
+        "zcrx-recv",
         &["--listen", "127.0.0.1:0", "--nodev", "--rearm-ms", "5"],
         "--notify",
     );

@@ -123,6 +123,14 @@ struct Args {
     #[arg(long, value_name = "SIZE", default_value = "0")]
     rx_buf_len: ByteSize,
 
+    /// SO_RCVBUF of the listening sockets, which accepted connections
+    /// inherit (set with SO_RCVBUFFORCE, past net.core.rmem_max; 0: leave
+    /// the kernel's autotuning). Default: in NIC mode a quarter of the area,
+    /// so that segments TCP holds out of order cannot take every buffer of
+    /// it (zcrx_ring's area docs, "Sizing"); with --nodev, 0.
+    #[arg(long, value_name = "SIZE")]
+    rcvbuf: Option<ByteSize>,
+
     /// Completion ring entries per thread.
     #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(64..=65536))]
@@ -181,6 +189,8 @@ struct Config {
     rq_entries: u32,
     rx_buf_len: u32,
     cq_entries: u32,
+    /// SO_RCVBUF of the listeners (`None`: autotuning).
+    rcvbuf: Option<usize>,
     verify: bool,
     sha256: bool,
     /// Notification configuration, with --notify.
@@ -230,6 +240,17 @@ impl Config {
                  mode each thread accepts the same number on its own port"
             )));
         }
+        let rcvbuf = match a.rcvbuf {
+            Some(ByteSize(0)) => None,
+            Some(ByteSize(n)) => Some(
+                usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n <= i32::MAX as usize / 2)
+                    .ok_or_else(|| Failure::usage("--rcvbuf must be below 1G"))?,
+            ),
+            None if matches!(source, Source::Nic { .. }) => Some(area_size / 4),
+            None => None,
+        };
         Ok(Config {
             source,
             connections,
@@ -239,6 +260,7 @@ impl Config {
             rq_entries: a.rq_entries,
             rx_buf_len,
             cq_entries: a.cq_entries,
+            rcvbuf,
             verify: a.verify,
             sha256: a.sha256,
             notify: a.notify.then(|| {
@@ -615,8 +637,19 @@ fn listen(addr: SocketAddr, cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
                     .map_err(|_| Failure::usage("--listen port + --threads exceeds 65535"))?;
                 at.set_port(port);
             }
-            TcpListener::bind(at)
-                .map_err(|e| Failure::from(e).context(format!("listening on {at}")))
+            let listener = TcpListener::bind(at)
+                .map_err(|e| Failure::from(e).context(format!("listening on {at}")))?;
+            if let Some(bytes) = cfg.rcvbuf {
+                // Before any connection: accepted sockets inherit it, and
+                // their window scale is chosen from it.
+                rustix::net::sockopt::set_socket_recv_buffer_size_force(&listener, bytes).map_err(
+                    |e| {
+                        Failure::from(std::io::Error::from(e))
+                            .context(format!("SO_RCVBUFFORCE {bytes} on {at}"))
+                    },
+                )?;
+            }
+            Ok(listener)
         })
         .collect()
 }
