@@ -101,6 +101,8 @@ pub struct Console {
     pub kernel_problems: Vec<String>,
     /// `ZCRX-VM-ERROR` messages of `/init`.
     pub init_errors: Vec<String>,
+    /// The kernel's "Initramfs unpacking failed" line.
+    pub unpack_failed: Option<String>,
     tail: VecDeque<String>,
 }
 
@@ -164,6 +166,9 @@ impl Console {
         if self.panic.is_none() && (line.contains("Kernel panic") || line.contains("kernel BUG at"))
         {
             self.panic = Some(line.trim().to_owned());
+        }
+        if self.unpack_failed.is_none() && line.contains("Initramfs unpacking failed") {
+            self.unpack_failed = Some(line.trim().to_owned());
         }
         if ["Oops:", "BUG:", "WARNING: CPU:", "general protection fault"]
             .iter()
@@ -243,6 +248,9 @@ impl Console {
                 init_started: self.kernel_release.is_some(),
             };
         }
+        if let Some(line) = &self.unpack_failed {
+            return Verdict::UnpackFailed(line.clone());
+        }
         if !self.done {
             return Verdict::NoDone {
                 running: self.running.map(|i| self.programs[i].name.clone()),
@@ -280,6 +288,9 @@ pub enum Verdict {
     KernelPanic(String),
     /// The kernel reported an oops, BUG or WARNING (the first line).
     KernelProblem(String),
+    /// The kernel could not unpack the initramfs (the line saying so):
+    /// nearly always a guest too small to hold it.
+    UnpackFailed(String),
     /// The guest did not finish in time.
     Hang {
         /// The timeout.
@@ -319,6 +330,11 @@ impl fmt::Display for Verdict {
             Verdict::Failed(names) => write!(f, "failed: {}", names.join(", ")),
             Verdict::KernelPanic(line) => write!(f, "guest kernel panic: {line}"),
             Verdict::KernelProblem(line) => write!(f, "guest kernel reported a problem: {line}"),
+            Verdict::UnpackFailed(line) => write!(
+                f,
+                "the guest could not unpack its initramfs ({line}): its memory is too small for \
+                 the test programs; raise --memory (ZCRX_VM_MEMORY)"
+            ),
             Verdict::QemuFailed(why) => write!(f, "QEMU failed: {why}"),
             Verdict::Hang {
                 secs,
@@ -479,6 +495,20 @@ mod tests {
             c.verdict(None),
             Verdict::Failed(vec!["p (never ran)".into()])
         );
+    }
+
+    #[test]
+    fn an_initramfs_that_did_not_unpack_names_the_guest_memory() {
+        let mut c = Console::new(["p".to_owned()]);
+        feed(
+            &mut c,
+            "[   14.9] Initramfs unpacking failed: write error\n\
+             ZCRX-VM-ERROR reading /zcrx-vm/manifest: No such file or directory\n",
+        );
+        let v = c.verdict(None);
+        assert!(matches!(v, Verdict::UnpackFailed(_)), "{v:?}");
+        assert!(v.to_string().contains("--memory"), "{v}");
+        assert!(v.wants_tail());
     }
 
     #[test]
