@@ -141,6 +141,8 @@ fn nic_io_uring_ring_receives_a_random_stream_without_copies_or_flushes() {
         .expect("the NIC has a queue besides queue 0");
 
     let listener = TcpListener::bind((nic.addr(), 0)).unwrap();
+    // A window well inside the area (FlowSpec::rcvbuf says why).
+    zcrx_testkit::nic::set_rcvbuf(&listener, zcrx_testkit::nic::DEFAULT_RCVBUF).unwrap();
     let to = listener.local_addr().unwrap();
     nic.steer_tcp4(to.port(), queue).unwrap();
 

@@ -287,7 +287,7 @@ fn stats_and_both_notification_kinds_on_one_instance() {
 
     // A flow steered to a queue without the provider: copied into the area.
     let mut copied = nic
-        .open_flow(FlowSpec::new(other_q, COPIED, 0xc0b1))
+        .open_flow(FlowSpec::new(other_q, COPIED, 0xc0b1).autotuned())
         .unwrap();
     rx.add(&zcrx, &copied.server, None).unwrap();
     let seen = drain(&mut rx, &mut notifier, &mut copied);

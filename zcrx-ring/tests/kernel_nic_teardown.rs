@@ -14,6 +14,8 @@ use zcrx_ring::{Area, Error, Receiver, Recv, SharedBuf, Zcrx, ZcrxBuilder};
 use zcrx_testkit::nic::{FlowSpec, NicPair, hex};
 
 const BUFFERS: usize = 64;
+/// `SO_RCVBUF` of the flows: a window well inside 64 buffers.
+const RCVBUF: usize = 32 * 1024;
 /// Views held through the teardown.
 const HELD: usize = 24;
 /// Small enough for the socket buffers: the sender finishes whatever the
@@ -73,7 +75,10 @@ fn round(nic: &mut NicPair, q: u32, order: [Part; 3], seed: u64) {
     let zcrx = nic::register_retrying(|| builder(nic, q), ring.as_ref().unwrap())
         .unwrap_or_else(|e| panic!("{order:?}: binding rx queue {q}: {e}"));
     let mut zcrx = Some(zcrx);
-    let flow = nic.open_flow(FlowSpec::new(q, FLOW_BYTES, seed)).unwrap();
+    // 64 buffers: a window of some 20 segments (FlowSpec::rcvbuf).
+    let flow = nic
+        .open_flow(FlowSpec::new(q, FLOW_BYTES, seed).rcvbuf(RCVBUF))
+        .unwrap();
     let mut views: Vec<(SharedBuf, Vec<u8>)> = Vec::new();
     {
         let mut rx = Receiver::new(ring.as_mut().unwrap());
@@ -136,7 +141,7 @@ fn teardown_in_every_order_with_views_held_releases_the_queue() {
     let zcrx = nic::register_retrying(|| builder(&nic, q), &ring)
         .unwrap_or_else(|e| panic!("binding rx queue {q} after the teardowns: {e}"));
     let mut flow = nic
-        .open_flow(FlowSpec::new(q, 4 * FLOW_BYTES, 0x7ea9))
+        .open_flow(FlowSpec::new(q, 4 * FLOW_BYTES, 0x7ea9).rcvbuf(RCVBUF))
         .unwrap();
     let mut rx = Receiver::new(&mut ring);
     rx.add(&zcrx, &flow.server, None).unwrap();

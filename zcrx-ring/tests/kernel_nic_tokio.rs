@@ -116,9 +116,11 @@ fn register(nic: &NicPair, queue: u32, ring: &Ring<Cqe32>) -> Zcrx {
 
 /// A listener on the NIC's address (tokio's), its flow steered to `queue`.
 async fn listen(nic: &mut NicPair, queue: u32) -> (tokio::net::TcpListener, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind((nic.addr(), 0))
-        .await
-        .unwrap();
+    let listener = std::net::TcpListener::bind((nic.addr(), 0)).unwrap();
+    // A window well inside the area (FlowSpec::rcvbuf says why).
+    zcrx_testkit::nic::set_rcvbuf(&listener, zcrx_testkit::nic::DEFAULT_RCVBUF).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let to = listener.local_addr().unwrap();
     nic.steer_tcp4(to.port(), queue).unwrap();
     (listener, to)

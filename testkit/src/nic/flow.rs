@@ -91,6 +91,10 @@ pub struct Sent {
     pub sha256: [u8; 32],
 }
 
+/// The default `SO_RCVBUF` of a flow's receiving socket: 64 KiB (the
+/// kernel doubles it), a window of some 45 segments of 1448 bytes.
+pub const DEFAULT_RCVBUF: usize = 64 * 1024;
+
 /// A flow to open with [`NicPair::open_flow`].
 #[derive(Debug, Clone, Copy)]
 pub struct FlowSpec {
@@ -104,7 +108,15 @@ pub struct FlowSpec {
     /// `SO_RCVBUF` of the receiving socket (set on the listener before the
     /// peer connects, which also fixes the window scale and turns receive
     /// buffer autotuning off): bounds the receive window, hence the buffers
-    /// TCP can hold at once.
+    /// TCP can hold at once. Default [`DEFAULT_RCVBUF`]; `None`: autotuning.
+    ///
+    /// In NIC mode a window larger than the area can stall the flow for
+    /// good: segments held out of order keep their buffers, and the missing
+    /// segment is dropped on every retransmission for want of one (seen
+    /// with 64 and 128 buffers and autotuned windows; see zcrx-ring's area
+    /// docs, "Sizing"). The default keeps the window near 45 one-buffer
+    /// segments; a test with a smaller area, or several flows on one area,
+    /// must bound it further.
     pub rcvbuf: Option<usize>,
 }
 
@@ -115,8 +127,16 @@ impl FlowSpec {
             queue: Some(queue),
             bytes,
             seed,
-            rcvbuf: None,
+            rcvbuf: Some(DEFAULT_RCVBUF),
         }
+    }
+
+    /// Leaves the receiving socket's buffer to the kernel's autotuning (a
+    /// flow whose buffers are not area buffers: one on a queue without
+    /// ZCRX, copied into the area only when read).
+    pub fn autotuned(mut self) -> Self {
+        self.rcvbuf = None;
+        self
     }
 
     /// Bounds the receiving socket's buffer (see [`FlowSpec::rcvbuf`]).
@@ -168,7 +188,13 @@ impl Flow {
 /// How long a flow's connection may take to arrive.
 const ACCEPT_LIMIT: Duration = Duration::from_secs(30);
 
-fn set_rcvbuf(listener: &TcpListener, bytes: usize) -> io::Result<()> {
+/// Sets `SO_RCVBUF` on a listening socket before anything connects (see
+/// [`FlowSpec::rcvbuf`]).
+///
+/// # Errors
+///
+/// The `setsockopt` refusal; `InvalidInput` above `i32::MAX`.
+pub fn set_rcvbuf(listener: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: setsockopt on a descriptor `listener` owns, with a pointer to
     // a live c_int and its size.

@@ -39,7 +39,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 pub use ethnl::RingParams;
-pub use flow::{Flow, FlowSpec, RandomStream, Sent, StreamDigest, hex};
+pub use flow::{DEFAULT_RCVBUF, Flow, FlowSpec, RandomStream, Sent, StreamDigest, hex, set_rcvbuf};
 pub use netns::{NetNs, NsThread};
 
 /// Why no NIC pair could be set up.
