@@ -25,8 +25,8 @@ const ENTRIES: u32 = 16;
 /// When a 32-byte completion finds one free slot left before the end of a
 /// mixed ring, the kernel pads that slot (`IORING_CQE_F_SKIP`) and moves
 /// on to the ring's start; if the ring is full there too, the completion
-/// goes to the overflow list. Linux 7.2 (`io_cqe_cache_refill` in
-/// `io_uring/io_uring.c`) keeps its cached pointer at the padded slot when
+/// goes to the overflow list. Linux 6.19 and 7.2 (`io_cqe_cache_refill` in
+/// `io_uring/io_uring.c`) keep their cached pointer at the padded slot when
 /// that happens, so the next 16-byte completion is written over the padding
 /// while the tail advances one slot further: the ring then shows one entry
 /// more than it holds, and the extra one is whatever an earlier lap left in

@@ -182,7 +182,7 @@ pub enum Cqe32 {}
 /// `IORING_SETUP_CQE_MIXED` (Linux 6.18): 16-byte completions, plus 32-byte
 /// ones flagged `IORING_CQE_F_32` that occupy two slots.
 ///
-/// Before 7.3 a full mixed ring can publish a stale entry (Linux 7.2 does;
+/// Before 7.3 a full mixed ring can publish a stale entry (6.19 and 7.2 do;
 /// see [`mixed_cq_publishes_stale_entries`]): ZCRX refuses to register on
 /// such a ring, and [`Cqe32`] is the mode to use there.
 ///

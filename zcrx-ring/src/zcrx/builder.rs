@@ -121,7 +121,7 @@ impl ZcrxBuilder {
     /// (needs 7.3) where the kernel's mixed rings can publish a stale
     /// completion, which could name a buffer the kernel is not handing out
     /// ([`mixed_cq_publishes_stale_entries`](crate::ring::mixed_cq_publishes_stale_entries):
-    /// Linux 7.2 does); a [`Cqe32`](crate::ring::Cqe32) ring works there.
+    /// 6.19 and 7.2 do); a [`Cqe32`](crate::ring::Cqe32) ring works there.
     pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
         use zcrx_uapi::SetupFlags;
         let flags = ring.setup_flags();
