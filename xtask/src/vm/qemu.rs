@@ -33,11 +33,12 @@ pub fn ensure_qemu() -> Result<PathBuf, Error> {
 pub enum Accel {
     /// Software emulation (`-accel tcg,thread=single -cpu max`): works
     /// everywhere. One host thread runs every vCPU in turn: with a thread
-    /// per vCPU, QEMU before 8.1 races the kernel's run-time code patching
-    /// (jump labels, through int3) and the guest occasionally dies of an
-    /// "Oops: int3" in unrelated code (seen on 7.2 in __skb_get_hash_net
-    /// and on 6.19 in sched_clock_cpu; QEMU 8.1 fixed it with "accel/tcg:
-    /// Always lock pages before translation").
+    /// per vCPU, QEMU 7.2 (Debian 12's) races the kernel's run-time code
+    /// patching (jump labels, through int3) and the guest occasionally dies
+    /// of an "Oops: int3" in unrelated code (seen on 7.2 in
+    /// __skb_get_hash_net and on 6.19 in sched_clock_cpu). QEMU 8.1 fixed a
+    /// race of this kind ("accel/tcg: Always lock pages before
+    /// translation"); whether it fixes this one was not tried here.
     Tcg,
     /// KVM (`-accel kvm -cpu host`): only where a probe boot succeeded.
     Kvm,
