@@ -238,6 +238,11 @@ impl Console {
 
     /// The outcome of the boot, given how QEMU ended.
     pub fn verdict(&self, timed_out: Option<u64>) -> Verdict {
+        // First: a truncated initramfs explains whatever follows (no /init,
+        // a panic for want of one, a hang).
+        if let Some(line) = &self.unpack_failed {
+            return Verdict::UnpackFailed(line.clone());
+        }
         if let Some(line) = &self.panic {
             return Verdict::KernelPanic(line.clone());
         }
@@ -247,9 +252,6 @@ impl Console {
                 running: self.running.map(|i| self.programs[i].name.clone()),
                 init_started: self.kernel_release.is_some(),
             };
-        }
-        if let Some(line) = &self.unpack_failed {
-            return Verdict::UnpackFailed(line.clone());
         }
         if !self.done {
             return Verdict::NoDone {
@@ -330,11 +332,16 @@ impl fmt::Display for Verdict {
             Verdict::Failed(names) => write!(f, "failed: {}", names.join(", ")),
             Verdict::KernelPanic(line) => write!(f, "guest kernel panic: {line}"),
             Verdict::KernelProblem(line) => write!(f, "guest kernel reported a problem: {line}"),
-            Verdict::UnpackFailed(line) => write!(
-                f,
-                "the guest could not unpack its initramfs ({line}): its memory is too small for \
-                 the test programs; raise --memory (ZCRX_VM_MEMORY)"
-            ),
+            Verdict::UnpackFailed(line) => {
+                write!(f, "the guest could not unpack its initramfs ({line})")?;
+                if line.contains("write error") {
+                    f.write_str(
+                        ": its memory is too small for the test programs; raise --memory \
+                         (ZCRX_VM_MEMORY)",
+                    )?;
+                }
+                Ok(())
+            }
             Verdict::QemuFailed(why) => write!(f, "QEMU failed: {why}"),
             Verdict::Hang {
                 secs,
@@ -509,6 +516,16 @@ mod tests {
         assert!(matches!(v, Verdict::UnpackFailed(_)), "{v:?}");
         assert!(v.to_string().contains("--memory"), "{v}");
         assert!(v.wants_tail());
+        // Before the panic it causes; other unpack errors name no cause.
+        let mut c = Console::new(["p".to_owned()]);
+        feed(
+            &mut c,
+            "[ 1.0] Initramfs unpacking failed: junk within compressed archive\n\
+             [ 1.2] Kernel panic - not syncing: No working init found.\n",
+        );
+        let v = c.verdict(None);
+        assert!(matches!(v, Verdict::UnpackFailed(_)), "{v:?}");
+        assert!(!v.to_string().contains("--memory"), "{v}");
     }
 
     #[test]

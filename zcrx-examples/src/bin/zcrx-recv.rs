@@ -125,9 +125,10 @@ struct Args {
 
     /// SO_RCVBUF of the listening sockets, which accepted connections
     /// inherit (set with SO_RCVBUFFORCE, past net.core.rmem_max; 0: leave
-    /// the kernel's autotuning). Default: in NIC mode a quarter of the area,
-    /// so that segments TCP holds out of order cannot take every buffer of
-    /// it (zcrx_ring's area docs, "Sizing"); with --nodev, 0.
+    /// the kernel's autotuning). Default: in NIC mode a quarter of the area
+    /// shared among the connections each thread receives, so that segments
+    /// TCP holds out of order cannot take every buffer of it (zcrx_ring's
+    /// area docs, "Sizing"); with --nodev, 0.
     #[arg(long, value_name = "SIZE")]
     rcvbuf: Option<ByteSize>,
 
@@ -248,7 +249,14 @@ impl Config {
                     .filter(|&n| n <= i32::MAX as usize / 2)
                     .ok_or_else(|| Failure::usage("--rcvbuf must be below 1G"))?,
             ),
-            None if matches!(source, Source::Nic { .. }) => Some(area_size / 4),
+            // Each thread's connections share its area and are received
+            // at once; the kernel doubles SO_RCVBUF.
+            None if matches!(source, Source::Nic { .. }) => {
+                let per_thread = usize::try_from(connections / u64::from(threads))
+                    .unwrap_or(usize::MAX)
+                    .max(1);
+                Some((area_size / 4 / per_thread).max(4096))
+            }
             None => None,
         };
         Ok(Config {

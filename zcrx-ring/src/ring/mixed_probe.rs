@@ -3,11 +3,11 @@
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
-use zcrx_uapi::io_uring_sqe;
+use zcrx_uapi::{SqRingFlags, io_uring_sqe};
 
 use super::opcode::{IORING_NOP_CQE32, prep_nop_flags};
 use super::{CqeMixed, Ring};
-use crate::Result;
+use crate::{Error, Result};
 
 const UNKNOWN: u8 = 0;
 const SOUND: u8 = 1;
@@ -58,7 +58,9 @@ const ENTRIES: u32 = 16;
 /// [`RingBuilder::build`](super::RingBuilder::build) (e.g.
 /// [`Error::Unsupported`](crate::Error::Unsupported) naming
 /// `IORING_SETUP_CQE_MIXED` before 6.18) and
-/// [`Ring::submit`](Ring::submit).
+/// [`Ring::submit`](Ring::submit). [`Error::KernelValue`] when the probe
+/// did not run as it must (the kernel took fewer NOPs than queued, or the
+/// padded completion did not overflow): no answer, nothing cached.
 pub fn mixed_cq_publishes_stale_entries() -> Result<bool> {
     match VERDICT.load(Ordering::Relaxed) {
         SOUND => return Ok(false),
@@ -102,7 +104,34 @@ fn probe() -> Result<bool> {
         if queued == 0 {
             break;
         }
-        ring.submit()?;
+        let consumed = ring.submit()?;
+        if consumed != queued {
+            return Err(not_as_planned(
+                "io_uring_enter",
+                consumed.into(),
+                "the kernel took fewer of the probe's NOPs than were queued",
+            ));
+        }
+    }
+    // Both kinds of kernel overflow the padded 32-byte completion: without
+    // that, the case was not reached and the answer would mean nothing.
+    let flags = ring.sq_flags();
+    if !flags.contains(SqRingFlags::CQ_OVERFLOW) {
+        return Err(not_as_planned(
+            "io_uring_sq_ring.flags",
+            flags.bits().into(),
+            "the probe's padded 32-byte NOP completion did not overflow",
+        ));
     }
     Ok(ring.cq_published_unclamped() > slots)
+}
+
+/// The probe did not run the way it must for its answer to mean anything
+/// (not cached: the next call probes again).
+fn not_as_planned(field: &'static str, value: u64, reason: &'static str) -> Error {
+    Error::KernelValue {
+        field,
+        value,
+        reason,
+    }
 }

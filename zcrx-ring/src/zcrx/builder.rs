@@ -122,6 +122,8 @@ impl ZcrxBuilder {
     /// completion, which could name a buffer the kernel is not handing out
     /// ([`mixed_cq_publishes_stale_entries`](crate::ring::mixed_cq_publishes_stale_entries):
     /// 6.19 and 7.2 do); a [`Cqe32`](crate::ring::Cqe32) ring works there.
+    /// The check runs once per process on a small ring of its own; its
+    /// setup errors are returned as they are.
     pub fn register<M: crate::ring::CqeMode>(self, ring: &crate::ring::Ring<M>) -> Result<Zcrx> {
         use zcrx_uapi::SetupFlags;
         let flags = ring.setup_flags();
