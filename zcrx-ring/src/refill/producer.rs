@@ -331,7 +331,7 @@ impl<M: RefillMemory> Producer<M> {
     }
 
     /// Free slots, reloading the head only if the cached view shows none.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn free(&self) -> u32 {
         let free = self.mem.entries() - self.used();
         if free != 0 {
