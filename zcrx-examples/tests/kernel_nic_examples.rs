@@ -18,30 +18,11 @@ use std::time::{Duration, Instant};
 
 use common::{Receiver, bin, pattern_sha256};
 use serde_json::Value;
-use zcrx_ring::caps::Capabilities;
 use zcrx_ring::{Area, Ring, Zcrx};
-use zcrx_testkit::nic::{NicError, NicPair};
-use zcrx_testkit::{has_cap_net_admin, lacks, require};
+use zcrx_testkit::nic::NicPair;
+use zcrx_testkit::require;
 
 const LIMIT: Duration = Duration::from_secs(240);
-
-/// The pair, or `None` after a skip (a failure when required).
-fn acquire() -> Option<NicPair> {
-    let caps = Capabilities::query();
-    if !require(caps.zcrx().is_ok(), &lacks("IO_URING_QUERY_ZCRX"))
-        || !require(has_cap_net_admin(), "needs CAP_NET_ADMIN (run as root)")
-    {
-        return None;
-    }
-    match NicPair::acquire() {
-        Ok(nic) => Some(nic),
-        Err(e @ NicError::Unavailable(_)) => {
-            require(false, &e.to_string());
-            None
-        }
-        Err(e) => panic!("setting up the NIC pair: {e}"),
-    }
-}
 
 /// Runs `zcrx-send ARGS` in the peer's namespace.
 fn send_from_peer(nic: &NicPair, args: Vec<String>) -> std::thread::JoinHandle<Output> {
@@ -71,7 +52,7 @@ fn two_threads_on_two_queues_each_receive_only_their_own_steered_flow() {
         "{}",
         notify.error().map(|e| e.to_string()).unwrap_or_default()
     );
-    let Some(mut nic) = acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     let (Some(&qa), Some(&qb)) = (nic.queues().first(), nic.queues().get(1)) else {
@@ -216,7 +197,7 @@ fn info_for(ifname: &str) -> (Value, Value) {
 
 #[test]
 fn zcrx_info_lists_the_queues_that_take_zcrx_and_says_why_the_others_cannot() {
-    let Some(mut nic) = acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     // Every queue of the interface is probed (each restarts briefly).

@@ -34,7 +34,7 @@ use zcrx_ring::caps::Capabilities;
 use zcrx_ring::io_uring::{IoUringReceiver, builder};
 use zcrx_ring::{Area, Recv, Zcrx};
 use zcrx_testkit::nic::NicPair;
-use zcrx_testkit::{has_cap_net_admin, lacks, require};
+use zcrx_testkit::{lacks, require};
 
 const PAGE: usize = 4096;
 /// The stream: long enough to recycle every buffer many times, short
@@ -131,10 +131,9 @@ fn nic_io_uring_ring_receives_a_random_stream_without_copies_or_flushes() {
         "{}",
         support.error().map(|e| e.to_string()).unwrap_or_default()
     );
-    require!(has_cap_net_admin(), "needs CAP_NET_ADMIN (run as root)");
-    let nic = NicPair::acquire();
-    require!(nic.is_ok(), "{}", nic.as_ref().unwrap_err());
-    let mut nic = nic.unwrap();
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
+        return;
+    };
     let queue = *nic
         .queues()
         .first()

@@ -25,8 +25,8 @@ use zcrx_notif::{
     ZcrxBuilderExt,
 };
 use zcrx_ring::{Area, Buf, Receiver, Recv, Ring, Zcrx};
-use zcrx_testkit::nic::{Flow, FlowSpec, NicError, NicPair, StreamDigest, hex};
-use zcrx_testkit::{has_cap_net_admin, require};
+use zcrx_testkit::nic::{Flow, FlowSpec, NicPair, StreamDigest, hex};
+use zcrx_testkit::require;
 
 use NotificationKind::{CopyFallback, NoBuffers};
 
@@ -48,18 +48,10 @@ fn setup() -> Option<(NicPair, Support, u32, u32)> {
     if !require(
         support.is_available(),
         &support.error().map(|e| e.to_string()).unwrap_or_default(),
-    ) || !require(has_cap_net_admin(), "needs CAP_NET_ADMIN (run as root)")
-    {
+    ) {
         return None;
     }
-    let nic = match NicPair::acquire() {
-        Ok(nic) => nic,
-        Err(e @ NicError::Unavailable(_)) => {
-            require(false, &e.to_string());
-            return None;
-        }
-        Err(e) => panic!("setting up the NIC pair: {e}"),
-    };
+    let nic = NicPair::acquire_or_skip()?;
     let (Some(&q), Some(&other)) = (nic.queues().first(), nic.queues().get(1)) else {
         require(false, "the tests need two rx queues (ZCRX_NIC_QUEUES)");
         return None;

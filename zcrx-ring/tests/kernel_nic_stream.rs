@@ -16,7 +16,7 @@ use std::time::Instant;
 use nic::{PAGE, Tally, receive_to_end};
 use zcrx_ring::caps::Capabilities;
 use zcrx_ring::{Area, Error, EventConfig, Receiver, Recv, StatsPlacement, Zcrx};
-use zcrx_testkit::nic::{FlowSpec, Sent, StreamDigest, hex};
+use zcrx_testkit::nic::{FlowSpec, NicPair, Sent, StreamDigest, hex};
 use zcrx_testkit::{kernel_at_least, lacks, require};
 use zcrx_uapi::{ZCRX_CTRL_ADD_AREA, ZCRX_EVENT_COPY, ZcrxEventMask};
 
@@ -82,7 +82,7 @@ fn a_64_mib_random_stream_arrives_byte_exact_without_copies_and_the_kernel_refil
         "{}",
         lacks("IO_URING_QUERY_ZCRX_EVENT")
     );
-    let Some(mut nic) = nic::acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     let Some(queue) = nic::queue(&nic, 0) else {
@@ -161,7 +161,7 @@ fn rx_buf_len_16_kib_gives_completions_up_to_16_kib_byte_exact() {
         "{}",
         lacks("IO_URING_QUERY_ZCRX_EVENT")
     );
-    let Some(mut nic) = nic::acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     let Some(queue) = nic::queue(&nic, 0) else {
@@ -239,7 +239,7 @@ fn two_areas_on_7_3_and_a_typed_unsupported_before() {
         "{}",
         lacks("IO_URING_QUERY_ZCRX_EVENT")
     );
-    let Some(mut nic) = nic::acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     let Some(queue) = nic::queue(&nic, 0) else {
@@ -355,7 +355,7 @@ fn an_instance_imported_into_a_second_ring_receives_zero_copy() {
         "{}",
         lacks("IO_URING_QUERY_ZCRX_EVENT")
     );
-    let Some(mut nic) = nic::acquire() else {
+    let Some(mut nic) = NicPair::acquire_or_skip() else {
         return;
     };
     let Some(queue) = nic::queue(&nic, 0) else {

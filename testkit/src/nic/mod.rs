@@ -151,6 +151,35 @@ fn lock(ifname: &str) -> Result<File, NicError> {
 }
 
 impl NicPair {
+    /// The pair for a guest test, or `None` after a skip (a failure under
+    /// `ZCRX_REQUIRE_KERNEL=1`, see [`require`](crate::require)) when the
+    /// kernel lacks ZCRX (`IO_URING_QUERY_ZCRX`), the process lacks
+    /// `CAP_NET_ADMIN`, or no device is available
+    /// ([`NicError::Unavailable`]).
+    ///
+    /// # Panics
+    ///
+    /// On any other failure to set the pair up.
+    pub fn acquire_or_skip() -> Option<Self> {
+        if !crate::require(
+            crate::probe().zcrx().is_ok(),
+            &crate::lacks("IO_URING_QUERY_ZCRX"),
+        ) || !crate::require(
+            crate::has_cap_net_admin(),
+            "needs CAP_NET_ADMIN (run as root)",
+        ) {
+            return None;
+        }
+        match Self::acquire() {
+            Ok(nic) => Some(nic),
+            Err(e @ NicError::Unavailable(_)) => {
+                crate::require(false, &e.to_string());
+                None
+            }
+            Err(e) => panic!("setting up the NIC pair: {e}"),
+        }
+    }
+
     /// Sets up (simulated) or looks up (real, from `ZCRX_NIC_*`) the pair.
     /// Needs root. Blocks while another test holds the interface.
     pub fn acquire() -> Result<Self, NicError> {

@@ -6,11 +6,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use zcrx_ring::caps::Capabilities;
 use zcrx_ring::ring::{Completion, Cqe32, Ring};
 use zcrx_ring::{Buf, Error, Receiver, Recv, Zcrx, ZcrxBuilder};
-use zcrx_testkit::nic::{NicError, NicPair, StreamDigest};
-use zcrx_testkit::{has_cap_net_admin, lacks, require};
+use zcrx_testkit::nic::{NicPair, StreamDigest};
+use zcrx_testkit::require;
 
 pub const PAGE: usize = 4096;
 
@@ -20,26 +19,6 @@ pub const STALL: Duration = Duration::from_secs(60);
 /// How long a queue may stay busy after its last user closed its ring (the
 /// kernel releases the instance from a work item).
 pub const RELEASE: Duration = Duration::from_secs(10);
-
-/// The NIC pair, or `None` after a skip (a failure under
-/// `ZCRX_REQUIRE_KERNEL=1`) when the kernel, the privileges or the device
-/// are missing.
-pub fn acquire() -> Option<NicPair> {
-    let caps = Capabilities::query();
-    if !require(caps.zcrx().is_ok(), &lacks("IO_URING_QUERY_ZCRX"))
-        || !require(has_cap_net_admin(), "needs CAP_NET_ADMIN (run as root)")
-    {
-        return None;
-    }
-    match NicPair::acquire() {
-        Ok(nic) => Some(nic),
-        Err(e @ NicError::Unavailable(_)) => {
-            require(false, &e.to_string());
-            None
-        }
-        Err(e) => panic!("setting up the NIC pair: {e}"),
-    }
-}
 
 /// The `n`-th rx queue the tests may bind; skips (fails when required) if
 /// the device offers fewer.
