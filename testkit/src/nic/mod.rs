@@ -152,7 +152,7 @@ fn lock(ifname: &str) -> Result<File, NicError> {
 
 impl NicPair {
     /// The pair for a guest test, or `None` after a skip (a failure under
-    /// `ZCRX_REQUIRE_KERNEL=1`, see [`require`](crate::require)) when the
+    /// `ZCRX_REQUIRE_KERNEL=1`, see [`require`](crate::require())) when the
     /// kernel lacks ZCRX (`IO_URING_QUERY_ZCRX`), the process lacks
     /// `CAP_NET_ADMIN`, or no device is available
     /// ([`NicError::Unavailable`]).
